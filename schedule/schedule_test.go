@@ -1,0 +1,145 @@
+package schedule
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+func maxDiff(a, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// With the exact velocity, x0 prediction recovers x0 and one step lands on
+// the forward process at the next sigma, for every pair of sigmas.
+func TestScheduleIdentities(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x0, noise := randSlice(r, 257), randSlice(r, 257)
+	for _, tc := range []struct{ t, next int }{{699, 599}, {599, 499}, {499, 399}, {399, 0}, {999, 1}} {
+		xt := make([]float32, len(x0))
+		Noise(xt, x0, noise, Sigma(tc.t))
+		v := make([]float32, len(x0))
+		Velocity(v, x0, noise)
+		got := make([]float32, len(x0))
+		PredictX0(got, xt, v, Sigma(tc.t))
+		if d := maxDiff(got, x0); d > 1e-5 {
+			t.Errorf("t=%d: x0 prediction off by %g", tc.t, d)
+		}
+		Step(got, xt, v, Sigma(tc.t), Sigma(tc.next))
+		want := make([]float32, len(x0))
+		Noise(want, x0, noise, Sigma(tc.next))
+		if d := maxDiff(got, want); d > 1e-5 {
+			t.Errorf("t=%d->%d: step off the forward process by %g", tc.t, tc.next, d)
+		}
+	}
+	// Stepping to sigma 0 equals the x0 prediction.
+	xt, v := randSlice(r, 64), randSlice(r, 64)
+	a, b := make([]float32, 64), make([]float32, 64)
+	PredictX0(a, xt, v, Sigma(399))
+	Step(b, xt, v, Sigma(399), 0)
+	if d := maxDiff(a, b); d > 1e-6 {
+		t.Errorf("step to 0 differs from x0 prediction by %g", d)
+	}
+}
+
+func TestSigma(t *testing.T) {
+	for _, tc := range []struct {
+		t    int
+		want float64
+	}{{0, 0}, {699, 0.699}, {399, 0.399}, {1000, 1}} {
+		if got := Sigma(tc.t); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("Sigma(%d)=%g, want %g", tc.t, got, tc.want)
+		}
+	}
+}
+
+func TestPlans(t *testing.T) {
+	tests := []struct {
+		n       int
+		want    []int
+		wantErr bool
+	}{
+		{0, []int{699}, false},
+		{1, []int{699, 599}, false},
+		{3, []int{699, 599, 499, 399}, false},
+		{5, []int{699, 599, 549, 499, 449, 399}, false},
+		{-1, nil, true},
+		{21, nil, true},
+	}
+	for _, tc := range tests {
+		p, err := PlanWithDrafts(tc.n)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("n=%d: err=%v", tc.n, err)
+		}
+		if tc.wantErr {
+			continue
+		}
+		got := p.Timesteps()
+		if len(got) != len(tc.want) {
+			t.Fatalf("n=%d: got %v want %v", tc.n, got, tc.want)
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("n=%d: got %v want %v", tc.n, got, tc.want)
+			}
+		}
+	}
+	p := DefaultPlan()
+	for _, tc := range [][2]int{{699, 599}, {599, 499}, {499, 399}, {399, 0}} {
+		if got := p.Next(tc[0]); got != tc[1] {
+			t.Errorf("Next(%d)=%d want %d", tc[0], got, tc[1])
+		}
+	}
+	if err := (Plan{Base: 699, Draft: []int{599, 600}}).Validate(); err == nil {
+		t.Error("non-decreasing plan accepted")
+	}
+	if err := (Plan{Base: 1000}).Validate(); err == nil {
+		t.Error("timestep 1000 accepted")
+	}
+}
+
+// The graph versions compute the same numbers as the host versions.
+func TestGraphMatchesHost(t *testing.T) {
+	be, err := backends.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	r := rand.New(rand.NewPCG(3, 4))
+	xt, v := randSlice(r, 16), randSlice(r, 16)
+	exec, err := NewExec(be, func(in []*Node) (*Node, *Node) {
+		return PredictX0Graph(in[0], in[1], in[2]), StepGraph(in[0], in[1], in[2], in[3])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Exec(xt, v, float32(0.699), float32(0.599))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantX0, wantStep := make([]float32, 16), make([]float32, 16)
+	PredictX0(wantX0, xt, v, 0.699)
+	Step(wantStep, xt, v, 0.699, 0.599)
+	if d := maxDiff(out[0].Value().([]float32), wantX0); d > 1e-6 {
+		t.Errorf("graph x0 differs by %g", d)
+	}
+	if d := maxDiff(out[1].Value().([]float32), wantStep); d > 1e-6 {
+		t.Errorf("graph step differs by %g", d)
+	}
+}
