@@ -192,7 +192,7 @@ func TestYUVRoundTrip(t *testing.T) {
 
 func TestLowPassMatchesDefinition(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	sizes := []struct{ w, h int }{{8, 8}, {5, 4}, {6, 7}, {9, 3}, {1, 5}, {12, 10}, {16, 1}}
+	sizes := []struct{ w, h int }{{8, 8}, {5, 4}, {6, 7}, {9, 3}, {1, 5}, {12, 10}, {16, 1}, {75, 61}} // 75x61 takes the parallel path
 	for _, p := range []Params{DefaultParams(), {Alpha: 1, Fc: 0.35, Order: 1}, {Alpha: 1, Fc: 0.1, Order: 5}} {
 		f, err := New(p)
 		if err != nil {
