@@ -143,9 +143,10 @@ func (s *stream) flush(end int) error {
 // windows share, with the weights of CrossFadeWeights (normalised per
 // frame).
 //
-// Memory is bounded by about 3·size frames whatever the video's length: the
-// inputs of the current and next window, the outputs of one window and the
-// blended frames not yet emitted. A frame seen by one window only is emitted
+// Memory is bounded by about 4·size frames whatever the video's length (and
+// whatever the overlap): the inputs of the current and next window (at most
+// 2·size+1), the outputs of one window and the blended frames not yet
+// emitted (fewer than size). A frame seen by one window only is emitted
 // as fn returned it (no copy), so emitted frames may alias fn's results or,
 // for an fn that returns its input, the input frames.
 //
