@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# build-gpu.sh OUT [PKG]: builds the Go package PKG (default ./cmd/pssr) of
+# this repository twice:
+#
+#   OUT          a normal build
+#   OUT-hdr113   the same program with go-xla's PJRT C API header (0.83)
+#                patched so PJRT_ExecuteOptions and
+#                PJRT_Executable_GetCompiledMemoryStats_Args have the trailing
+#                fields of PJRT C API 0.113. Newer CUDA plugins (jax 0.10+)
+#                check struct sizes and reject the smaller ones ("Unexpected
+#                PJRT_ExecuteOptions size"); go-xla zero-fills its argument
+#                structs, so the extra fields read as defaults, and older
+#                plugins ignore them.
+#
+# The patched build happens in a temporary copy of the working tree (tracked
+# and untracked, not ignored, files) with `go mod vendor`; the repository
+# itself is never modified and no vendor/ directory is left behind.
+# Both binaries dlopen the PJRT plugin at run time and link only libc, so
+# build them where the Go module proxy is reachable and carry them to the GPU
+# machine. Extra `go build` flags can be passed in GO_BUILD_FLAGS
+# (e.g. GO_BUILD_FLAGS='-trimpath -ldflags=-s').
+set -euo pipefail
+
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 OUT [PKG]   (PKG defaults to ./cmd/pssr)" >&2
+  exit 2
+fi
+out="$1"
+pkg="${2:-./cmd/pssr}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+repo="$(cd "$(dirname "$0")/.." && pwd -P)"
+read -r -a flags <<<"${GO_BUILD_FLAGS:-}"
+export GOWORK=off GOFLAGS=
+
+mkdir -p "$(dirname "$out")"
+echo "build-gpu: $pkg -> $out" >&2
+(cd "$repo" && go build "${flags[@]}" -o "$out" "$pkg")
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/pssr-build-gpu.XXXXXX")"
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+src="$tmp/src"
+mkdir -p "$src"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # Files as a build sees them: tracked and untracked-but-not-ignored ones
+  # that exist (a tracked file may have been deleted), without any vendor/.
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do
+      case "$f" in vendor/*) continue ;; esac
+      [ -f "$f" ] && printf '%s\0' "$f"
+    done | tar --null -T - -cf -) | tar -C "$src" -xf -
+else
+  (cd "$repo" && tar --exclude=./.git --exclude=./vendor -cf - .) | tar -C "$src" -xf -
+fi
+
+# -e: keep going past packages of the module that do not load (work in
+# progress elsewhere in the tree); the build of $pkg below still checks its own.
+(cd "$src" && go mod vendor -e)
+
+hdr="$src/vendor/github.com/gomlx/go-xla/pkg/pjrt/pjrt_c_api.h"
+if [ ! -f "$hdr" ]; then
+  echo "build-gpu: $pkg does not use go-xla ($hdr not vendored); nothing to patch" >&2
+  exit 1
+fi
+chmod u+w "$hdr"
+python3 - "$hdr" <<'PY'
+import re, sys
+
+path = sys.argv[1]
+text = open(path).read()
+
+def extend(text, struct, last, new_fields):
+    """Appends new_fields after the last field of struct and points its
+    PJRT_DEFINE_STRUCT_TRAITS at the new last field."""
+    pat = re.compile(
+        r"(struct " + struct + r" \{.*?\n  [^\n]*\b" + last + r";[^\n]*\n)(\};\n"
+        r"PJRT_DEFINE_STRUCT_TRAITS\(" + struct + r",\s*)" + last + r"\);", re.S)
+    m = pat.search(text)
+    if not m:
+        sys.exit("build-gpu: cannot find struct %s ending in %s in %s" % (struct, last, path))
+    added = "".join("  %s;\n" % f for f in new_fields)
+    new_last = new_fields[-1].split()[-1].lstrip("*")
+    return text[:m.start()] + m.group(1) + added + m.group(2) + new_last + ");" + text[m.end():]
+
+text = extend(text, "PJRT_ExecuteOptions", "incarnation_ids", [
+    "void* multi_slice_config",
+    "bool use_major_to_minor_data_layout_for_callbacks",
+    "void* hlo_output_callbacks",
+    "size_t num_hlo_output_callbacks",
+])
+text = extend(text, "PJRT_Executable_GetCompiledMemoryStats_Args", "peak_memory_in_bytes", [
+    "int64_t total_size_in_bytes",
+    "int64_t total_allocation_bytes",
+    "int64_t indefinite_allocations",
+    "int64_t peak_unpadded_heap_bytes",
+])
+open(path, "w").write(text)
+PY
+
+echo "build-gpu: $pkg -> $out-hdr113 (PJRT header patched to 0.113 struct sizes)" >&2
+(cd "$src" && go build -mod=vendor "${flags[@]}" -o "$out-hdr113" "$pkg")
+echo "build-gpu: built $out and $out-hdr113" >&2
