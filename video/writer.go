@@ -1,0 +1,641 @@
+package video
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pssr/pssr/frame"
+)
+
+// WriterOptions configure Create.
+type WriterOptions struct {
+	// Codec is the output encoding; "" picks CodecForPath(path).
+	Codec Codec
+	// CRF is the constant-quality level for H264, H265 and VP9 (lower is
+	// better); 0 means the codec's default (18, 20, 30). FFV1 and PNG are
+	// lossless and ignore it.
+	CRF int
+	// Width and Height fix the frame size; 0 takes it from the first frame.
+	// Every frame must have this size.
+	Width, Height int
+	// FrameRate is the exact output rate; the zero value means 25/1.
+	FrameRate Rational
+	// Rotation is the display rotation (counter-clockwise degrees, a
+	// multiple of 90) stored as metadata, as Info.Rotation reports it;
+	// frames are not rotated. It is added by a stream-copy remux after
+	// encoding (an extra pass over the output file). MP4/MOV store it as a
+	// display matrix; Matroska/WebM also get a ROTATE tag, which Probe reads
+	// back but players ignore (ffmpeg before 6 has no other way to store it
+	// there). A PNG folder cannot store it (a warning is logged).
+	Rotation int
+	// StreamsFrom is an input whose audio and subtitle streams are copied,
+	// without re-encoding, into the output; "" for none. Streams the output
+	// container cannot hold are skipped with a warning. PNG output takes no
+	// streams.
+	StreamsFrom string
+	// Overwrite allows replacing an existing output. An existing folder is
+	// replaced only if it holds nothing but PNG/JPEG frames.
+	Overwrite bool
+	// Logger receives warnings (skipped streams); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Writer encodes frames into a video file or a PNG folder. It is not safe
+// for concurrent use, except that Abort may be called from another
+// goroutine.
+type Writer interface {
+	// Write appends a frame (samples are clamped to [0, 1] and rounded to
+	// 8 bits).
+	Write(*frame.Image) error
+	// Close finishes the output and renames it into place. It fails with
+	// ErrNoFrames when no frame was written.
+	Close() error
+	// Abort stops the encoder and removes the unfinished output.
+	Abort() error
+}
+
+// container is the family of an output file, from its extension.
+type container int
+
+const (
+	ctOther container = iota
+	ctMP4
+	ctMOV
+	ctMKV
+	ctWebM
+)
+
+func containerOf(path string) container {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp4", ".m4v":
+		return ctMP4
+	case ".mov":
+		return ctMOV
+	case ".mkv":
+		return ctMKV
+	case ".webm":
+		return ctWebM
+	}
+	return ctOther
+}
+
+// holdsAudio reports whether the container can take an audio codec as is.
+func (c container) holdsAudio(codec string) bool {
+	switch c {
+	case ctMKV:
+		return true
+	case ctWebM:
+		return codec == "opus" || codec == "vorbis"
+	case ctMP4:
+		switch codec {
+		case "aac", "mp3", "mp2", "ac3", "eac3", "opus", "alac", "dts":
+			return true
+		}
+	case ctMOV:
+		switch codec {
+		case "aac", "mp3", "mp2", "ac3", "eac3", "alac":
+			return true
+		}
+		return strings.HasPrefix(codec, "pcm_")
+	}
+	return false
+}
+
+// holdsSubtitle reports whether the container can take a subtitle codec as
+// is.
+func (c container) holdsSubtitle(codec string) bool {
+	switch c {
+	case ctMKV:
+		return codec != "mov_text" && codec != "eia_608"
+	case ctWebM:
+		return codec == "webvtt"
+	case ctMP4, ctMOV:
+		return codec == "mov_text"
+	}
+	return false
+}
+
+// holdsVideo reports whether the container can take the codec.
+func (c container) holdsVideo(codec Codec) bool {
+	switch c {
+	case ctWebM:
+		return codec == VP9
+	case ctMP4:
+		return codec != FFV1
+	}
+	return true
+}
+
+// Create starts writing a video file (or, for the PNG codec, a folder of
+// frames) at path. Nothing appears at path until Close succeeds: frames go
+// to a hidden temporary file next to it (".NAME.tmp-XXXX.ext"), removed by
+// Abort, by any error and when ctx is cancelled.
+//
+// Create fails when path is also opt.StreamsFrom (ErrSameFile), when path
+// exists and opt.Overwrite is false (ErrExists), and when the codec cannot
+// go into the container (ErrUnsupported).
+func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Codec == "" {
+		opt.Codec = CodecForPath(path)
+	}
+	op := fmt.Sprintf("create %q", path)
+	if path == "" {
+		return nil, fmt.Errorf("video: create: empty output path: %w", ErrUnsupported)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("video: %s: %w", op, err)
+	}
+	ct := containerOf(abs)
+	switch opt.Codec {
+	case H264, H265, VP9, FFV1:
+		if !ct.holdsVideo(opt.Codec) {
+			return nil, fmt.Errorf("video: %s: %w: a %s file cannot hold %s video", op, ErrUnsupported, filepath.Ext(abs), opt.Codec)
+		}
+	case PNG:
+	default:
+		return nil, fmt.Errorf("video: %s: %w codec %q (want h264, h265, vp9, ffv1 or png)", op, ErrUnsupported, opt.Codec)
+	}
+	if opt.CRF < 0 || opt.CRF > 63 {
+		return nil, fmt.Errorf("video: %s: %w: CRF %d out of range", op, ErrUnsupported, opt.CRF)
+	}
+	if opt.Width < 0 || opt.Height < 0 || (opt.Width == 0) != (opt.Height == 0) {
+		return nil, fmt.Errorf("video: %s: %w: size %dx%d", op, ErrUnsupported, opt.Width, opt.Height)
+	}
+	if opt.Rotation%90 != 0 {
+		return nil, fmt.Errorf("video: %s: %w: rotation %d is not a multiple of 90", op, ErrUnsupported, opt.Rotation)
+	}
+	opt.Rotation = normRotation(float64(opt.Rotation))
+	if !opt.FrameRate.Valid() {
+		if opt.FrameRate != (Rational{}) {
+			return nil, fmt.Errorf("video: %s: %w: frame rate %s", op, ErrUnsupported, opt.FrameRate)
+		}
+		opt.FrameRate = folderRate
+	}
+	folder := opt.Codec == PNG
+
+	// Never write over an input.
+	if opt.StreamsFrom != "" {
+		if _, err := statInput("create: streams source", opt.StreamsFrom); err != nil {
+			return nil, err
+		}
+		if same, err := samePath(abs, opt.StreamsFrom); err != nil {
+			return nil, fmt.Errorf("video: %s: %w", op, err)
+		} else if same {
+			return nil, fmt.Errorf("video: %s: %w: it is also the input %q", op, ErrSameFile, opt.StreamsFrom)
+		}
+	}
+	if err := checkExisting(abs, folder, opt.Overwrite); err != nil {
+		return nil, fmt.Errorf("video: %s: %w", op, err)
+	}
+	dir := filepath.Dir(abs)
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("video: %s: output folder: %w", op, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("video: %s: %q is not a folder", op, dir)
+	}
+
+	w := &writer{ctx: ctx, path: abs, opt: opt, folder: folder, stderr: &tailBuffer{},
+		width: opt.Width, height: opt.Height}
+	if folder {
+		if opt.Rotation != 0 {
+			opt.Logger.Warn("video: a PNG folder cannot store rotation metadata; frames stay unrotated", "path", path, "rotation", opt.Rotation)
+		}
+	} else {
+		if err := CheckTools(); err != nil {
+			return nil, err
+		}
+		if opt.StreamsFrom != "" {
+			if w.streamArgs, err = planStreams(ctx, abs, opt.StreamsFrom, opt.Logger); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	base := filepath.Base(abs)
+	if folder {
+		w.tmp, err = os.MkdirTemp(dir, "."+base+".tmp-*")
+	} else {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, "."+base+".tmp-*"+filepath.Ext(base)); err == nil {
+			w.tmp = f.Name()
+			err = f.Close()
+		}
+	}
+	if err != nil {
+		if w.tmp != "" {
+			os.RemoveAll(w.tmp)
+		}
+		return nil, fmt.Errorf("video: %s: temporary output: %w", op, err)
+	}
+	if !folder && w.width > 0 {
+		if err := w.start(); err != nil {
+			os.Remove(w.tmp)
+			return nil, err
+		}
+	}
+	w.stopAfter = context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.failLocked(ctxErr(ctx, fmt.Sprintf("write %q", w.path)))
+	})
+	return w, nil
+}
+
+// samePath reports whether out names the same file as in, by cleaned
+// absolute path or by os.SameFile (links).
+func samePath(out, in string) (bool, error) {
+	inAbs, err := filepath.Abs(in)
+	if err != nil {
+		return false, err
+	}
+	if filepath.Clean(out) == filepath.Clean(inAbs) {
+		return true, nil
+	}
+	a, err1 := os.Stat(out)
+	b, err2 := os.Stat(in)
+	return err1 == nil && err2 == nil && os.SameFile(a, b), nil
+}
+
+// checkExisting refuses an existing output unless overwrite, and never
+// replaces a folder by a file, a file by a folder, or a folder holding
+// anything but frames.
+func checkExisting(path string, folder, overwrite bool) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !overwrite {
+		return fmt.Errorf("%w (%w); set Overwrite to replace it", ErrExists, fs.ErrExist)
+	}
+	switch {
+	case st.IsDir() && !folder:
+		return fmt.Errorf("%w: it is a folder, not replaced by a file", ErrExists)
+	case !st.IsDir() && folder:
+		return fmt.Errorf("%w: it is a file, not replaced by a frame folder", ErrExists)
+	case st.IsDir():
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() || !isFrameFile(e.Name()) {
+				return fmt.Errorf("%w: the folder holds %q, not only frames; not replaced", ErrExists, e.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// planStreams returns the -map arguments copying the source's audio and
+// subtitle streams that the output container can hold.
+func planStreams(ctx context.Context, out, src string, log *slog.Logger) ([]string, error) {
+	p, err := runProbe(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	ct := containerOf(out)
+	var args []string
+	na, ns, nt := 0, 0, 0
+	for _, s := range p.Streams {
+		switch s.CodecType {
+		case "audio":
+			if ct.holdsAudio(s.CodecName) {
+				args = append(args, "-map", "1:a:"+strconv.Itoa(na))
+			} else {
+				log.Warn("video: audio stream skipped: the output container cannot hold it without re-encoding",
+					"source", src, "stream", s.Index, "codec", s.CodecName, "output", out)
+			}
+			na++
+		case "subtitle":
+			if ct.holdsSubtitle(s.CodecName) {
+				args = append(args, "-map", "1:s:"+strconv.Itoa(ns))
+			} else {
+				log.Warn("video: subtitle stream skipped: the output container cannot hold it without re-encoding",
+					"source", src, "stream", s.Index, "codec", s.CodecName, "output", out)
+			}
+			ns++
+		case "attachment":
+			if ct == ctMKV {
+				args = append(args, "-map", "1:t:"+strconv.Itoa(nt))
+			}
+			nt++
+		}
+	}
+	args = append(args, "-c:a", "copy", "-c:s", "copy", "-map_metadata", "1", "-map_chapters", "1")
+	return args, nil
+}
+
+// rotationArgs returns ffmpeg arguments (before the input, and for the
+// output) that store a counter-clockwise display rotation while stream
+// copying. Encoding cannot set it with every ffmpeg version (5.1 ignores a
+// rotate tag on encoded streams), so the writer stores it in a remux pass.
+func rotationArgs(major int, ct container, rot int) (in, out []string) {
+	r := strconv.Itoa(rot)
+	if ct == ctMKV || ct == ctWebM {
+		// Matroska has no display matrix before ffmpeg 6; keep a tag that
+		// Probe reads back.
+		out = []string{"-metadata:s:v:0", "ROTATE=" + r}
+	}
+	switch {
+	case major >= 6:
+		in = []string{"-display_rotation", r}
+	case major == 5:
+		// ffmpeg 5 turns the rotate tag into a display matrix of that
+		// counter-clockwise angle (checked with 5.1).
+		out = append(out, "-metadata:s:v:0", "rotate="+r)
+	default:
+		// Older ffmpeg took the tag as a clockwise angle.
+		out = append(out, "-metadata:s:v:0", "rotate="+strconv.Itoa((360-rot)%360))
+	}
+	return in, out
+}
+
+// writer implements Writer for both files and folders.
+type writer struct {
+	mu        sync.Mutex
+	ctx       context.Context
+	path, tmp string
+	opt       WriterOptions
+	folder    bool
+	width     int
+	height    int
+
+	streamArgs []string
+
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	stderr *tailBuffer
+	buf    []byte
+	n      int
+
+	done      bool  // closed, aborted or failed
+	result    error // what Close returns once done
+	stopAfter func() bool
+}
+
+// yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding).
+func (w *writer) yuvFormat() string {
+	if w.width%2 == 0 && w.height%2 == 0 {
+		return "yuv420p"
+	}
+	return "yuv444p"
+}
+
+// encodeArgs returns the output codec arguments.
+func (w *writer) encodeArgs() []string {
+	crf := func(def int) string {
+		if w.opt.CRF > 0 {
+			return strconv.Itoa(w.opt.CRF)
+		}
+		return strconv.Itoa(def)
+	}
+	// rgb24 -> Y'CbCr with the BT.709 matrix, tagged so decoders invert it.
+	color := []string{"-vf", "scale=out_color_matrix=bt709:out_range=tv",
+		"-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"}
+	ct := containerOf(w.path)
+	var a []string
+	switch w.opt.Codec {
+	case H264:
+		a = append([]string{"-c:v", "libx264", "-preset", "medium", "-crf", crf(18), "-pix_fmt", w.yuvFormat()}, color...)
+	case H265:
+		a = append([]string{"-c:v", "libx265", "-preset", "medium", "-crf", crf(20), "-pix_fmt", w.yuvFormat(),
+			"-x265-params", "log-level=error"}, color...)
+		if ct == ctMP4 || ct == ctMOV {
+			a = append(a, "-tag:v", "hvc1")
+		}
+	case VP9:
+		a = append([]string{"-c:v", "libvpx-vp9", "-crf", crf(30), "-b:v", "0", "-row-mt", "1", "-pix_fmt", w.yuvFormat()}, color...)
+	case FFV1:
+		a = []string{"-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", "bgr0"}
+	}
+	if (ct == ctMP4 || ct == ctMOV) && w.opt.Rotation == 0 { // else the remux does it
+		a = append(a, "-movflags", "+faststart")
+	}
+	return a
+}
+
+// start launches ffmpeg once the frame size is known. Called with mu held
+// (or before the writer is shared).
+func (w *writer) start() error {
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+		"-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", w.width, w.height),
+		"-r", w.opt.FrameRate.String()}
+	args = append(args, "-i", "pipe:0")
+	if w.opt.StreamsFrom != "" {
+		args = append(args, "-i", ffPath(w.opt.StreamsFrom))
+	}
+	args = append(args, "-map", "0:v:0")
+	args = append(args, w.streamArgs...)
+	args = append(args, w.encodeArgs()...)
+	args = append(args, ffPath(w.tmp))
+	w.cmd = exec.CommandContext(w.ctx, "ffmpeg", args...)
+	w.cmd.Stderr = w.stderr
+	w.cmd.WaitDelay = waitDelay
+	var err error
+	if w.in, err = w.cmd.StdinPipe(); err != nil {
+		return fmt.Errorf("video: create %q: %w", w.path, err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		return fmt.Errorf("video: create %q: start ffmpeg: %w", w.path, err)
+	}
+	return nil
+}
+
+func (w *writer) Write(m *frame.Image) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	op := fmt.Sprintf("write %q", w.path)
+	if w.done {
+		if w.result != nil {
+			return w.result // why it ended: cancelled, aborted, failed
+		}
+		return fmt.Errorf("video: %s: %w", op, ErrClosed)
+	}
+	if err := ctxErr(w.ctx, op); err != nil {
+		return w.failLocked(err)
+	}
+	if m == nil || m.W <= 0 || m.H <= 0 || len(m.Pix) < m.W*m.H*3 {
+		return fmt.Errorf("video: %s: %w: empty or malformed frame", op, ErrFrameSize)
+	}
+	if w.width == 0 {
+		w.width, w.height = m.W, m.H
+		if !w.folder {
+			if err := w.start(); err != nil {
+				return w.failLocked(err)
+			}
+		}
+	}
+	if m.W != w.width || m.H != w.height {
+		return fmt.Errorf("video: %s: %w: frame %d is %dx%d, the video is %dx%d",
+			op, ErrFrameSize, w.n+1, m.W, m.H, w.width, w.height)
+	}
+	if w.folder {
+		if err := frame.SavePNG(filepath.Join(w.tmp, fmt.Sprintf("%06d.png", w.n+1)), m); err != nil {
+			return w.failLocked(fmt.Errorf("video: %s: frame %d: %w", op, w.n+1, err))
+		}
+		w.n++
+		return nil
+	}
+	w.buf = m.ToRGB24(w.buf)
+	if _, err := w.in.Write(w.buf); err != nil {
+		// ffmpeg died: its stderr says why.
+		_ = w.in.Close()
+		werr := w.cmd.Wait()
+		if e := ctxErr(w.ctx, op); e != nil {
+			return w.failLocked(e)
+		}
+		return w.failLocked(fmt.Errorf("video: %s: ffmpeg stopped at frame %d: %v (%v)%s", op, w.n+1, werr, err, w.stderr.suffix("ffmpeg")))
+	}
+	w.n++
+	return nil
+}
+
+// failLocked ends the writer with err: kills ffmpeg, removes the temporary
+// output, and returns err. It does nothing once the writer is done.
+func (w *writer) failLocked(err error) error {
+	if w.done {
+		return err
+	}
+	w.done = true
+	w.result = err
+	if w.cmd != nil && w.cmd.Process != nil && w.cmd.ProcessState == nil {
+		_ = w.cmd.Process.Kill()
+		_ = w.in.Close()
+		_ = w.cmd.Wait()
+	}
+	os.RemoveAll(w.tmp)
+	if w.stopAfter != nil {
+		w.stopAfter()
+	}
+	return err
+}
+
+func (w *writer) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.failLocked(fmt.Errorf("video: write %q: aborted: %w", w.path, ErrClosed))
+	return nil
+}
+
+func (w *writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return w.result
+	}
+	op := fmt.Sprintf("close %q", w.path)
+	if err := ctxErr(w.ctx, op); err != nil {
+		return w.failLocked(err)
+	}
+	if w.n == 0 {
+		return w.failLocked(fmt.Errorf("video: %s: %w: no frame was written", op, ErrNoFrames))
+	}
+	if !w.folder {
+		_ = w.in.Close()
+		if err := w.cmd.Wait(); err != nil {
+			if e := ctxErr(w.ctx, op); e != nil {
+				return w.failLocked(e)
+			}
+			return w.failLocked(fmt.Errorf("video: %s: ffmpeg failed after %d frames: %w%s", op, w.n, err, w.stderr.suffix("ffmpeg")))
+		}
+		if w.opt.Rotation != 0 {
+			if err := w.remuxRotation(); err != nil {
+				if e := ctxErr(w.ctx, op); e != nil {
+					return w.failLocked(e)
+				}
+				return w.failLocked(fmt.Errorf("video: %s: store rotation: %w", op, err))
+			}
+		}
+	}
+	if err := w.commit(); err != nil {
+		return w.failLocked(fmt.Errorf("video: %s: %w", op, err))
+	}
+	w.done = true
+	w.stopAfter()
+	return nil
+}
+
+// remuxRotation copies the finished temporary file into a new one that
+// carries the rotation metadata, and makes that the temporary file.
+func (w *writer) remuxRotation() error {
+	major, _, err := toolVersion(w.ctx)
+	if err != nil {
+		return err
+	}
+	ct := containerOf(w.path)
+	in, out := rotationArgs(major, ct, w.opt.Rotation)
+	f, err := os.CreateTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".tmp-*"+filepath.Ext(w.path))
+	if err != nil {
+		return err
+	}
+	tmp2 := f.Name()
+	f.Close()
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y"}, in...)
+	args = append(args, "-i", ffPath(w.tmp), "-map", "0", "-c", "copy")
+	args = append(args, out...)
+	if ct == ctMP4 || ct == ctMOV {
+		args = append(args, "-movflags", "+faststart")
+	}
+	args = append(args, ffPath(tmp2))
+	cmd := exec.CommandContext(w.ctx, "ffmpeg", args...)
+	stderr := &tailBuffer{}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = waitDelay
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp2)
+		return fmt.Errorf("ffmpeg remux: %w%s", err, stderr.suffix("ffmpeg"))
+	}
+	os.Remove(w.tmp)
+	w.tmp = tmp2
+	return nil
+}
+
+// commit renames the finished temporary output into place.
+func (w *writer) commit() error {
+	if err := checkExisting(w.path, w.folder, w.opt.Overwrite); err != nil {
+		return err
+	}
+	if !w.folder {
+		return os.Rename(w.tmp, w.path)
+	}
+	if _, err := os.Lstat(w.path); errors.Is(err, fs.ErrNotExist) {
+		return os.Rename(w.tmp, w.path)
+	}
+	// Replace an old frame folder: move it aside, move the new one in,
+	// then delete the old one.
+	old, err := os.MkdirTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".old-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(old); err != nil {
+		return err
+	}
+	if err := os.Rename(w.path, old); err != nil {
+		return err
+	}
+	if err := os.Rename(w.tmp, w.path); err != nil {
+		_ = os.Rename(old, w.path)
+		return err
+	}
+	return os.RemoveAll(old)
+}
