@@ -131,8 +131,17 @@ func newBackend(spec string, log *slog.Logger, opt options) (backends.Backend, s
 }
 
 // newGo creates the SimpleGo backend and checks that it runs a graph.
+//
+// Unless the config names an execution mode, ops run sequentially (each op
+// still uses every core inside): simplego v0.26.0's parallel op scheduler can
+// deadlock when several parallel MatMuls wait for workers at once, which the
+// transformer graphs of package model trigger.
 func newGo(config string) (backends.Backend, string, error) {
-	b, err := simplego.New(config)
+	full := config
+	if !strings.Contains(config, "ops_") {
+		full = strings.TrimPrefix(config+",ops_sequential", ",")
+	}
+	b, err := simplego.New(full)
 	if err != nil {
 		return nil, "", fmt.Errorf("backend: go backend: %w", err)
 	}

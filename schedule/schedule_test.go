@@ -116,7 +116,7 @@ func TestPlans(t *testing.T) {
 
 // The graph versions compute the same numbers as the host versions.
 func TestGraphMatchesHost(t *testing.T) {
-	be, err := backends.NewWithConfig("go")
+	be, err := backends.NewWithConfig("go:ops_sequential")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,64 @@
+package model
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Scope names of the three networks inside a model context.
+const (
+	ScopeAE    = "ae"
+	ScopeBase  = "base"
+	ScopeDraft = "draft"
+)
+
+// resBlock is a pre-norm residual block: LayerNorm, 3x3 neighbourhood,
+// dense, GELU, dense. On a token grid it acts like a 3x3 convolution block.
+func resBlock(ctx *context.Context, h *Node) *Node {
+	w := h.Shape().Dimensions[h.Rank()-1]
+	y := layerNorm(ctx.In("norm"), h, true)
+	y = neighbourhood3x3(y)
+	y = gelu(linear(ctx.In("fc1"), y, w, initNormal))
+	y = linear(ctx.In("fc2"), y, w, initNormal)
+	return Add(h, MulScalar(y, 0.5))
+}
+
+// Encode maps frames x [N, H, W, 3] with values in [0, 1] to latents
+// [N, H/p, W/p, LatentChannels], p = cfg.Patch. H and W must be multiples of p.
+func Encode(ctx *context.Context, cfg AEConfig, x *Node) *Node {
+	ctx = ctx.In(ScopeAE).In("enc")
+	h := spaceToDepth(MulScalar(AddScalar(x, -0.5), 2), cfg.Patch)
+	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
+	for i := 0; i < cfg.EncBlocks; i++ {
+		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h)
+	}
+	h = layerNorm(ctx.In("out_norm"), h, true)
+	return linear(ctx.In("out"), h, cfg.LatentChannels, initNormal)
+}
+
+// Decode maps latents z [N, h, w, LatentChannels] back to frames
+// [N, h*p, w*p, 3], conditioned on cond [N, h*p, w*p, 3]: the low-quality
+// frame already resized to the output size. The decoder predicts a residual
+// over cond, in the manner of a lightweight conditional decoder: a coarse
+// stage on p x p patches, then a fine stage on p/2 x p/2 patches.
+func Decode(ctx *context.Context, cfg AEConfig, z, cond *Node) *Node {
+	ctx = ctx.In(ScopeAE).In("dec")
+	p := cfg.Patch
+	c := MulScalar(AddScalar(cond, -0.5), 2)
+	h := Concatenate([]*Node{z, spaceToDepth(c, p)}, -1)
+	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
+	for i := 0; i < cfg.DecBlocks; i++ {
+		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h)
+	}
+	// Fine stage: every token splits into 2x2 sub-tokens of half width.
+	fw := max(cfg.Width/2, 8)
+	h = layerNorm(ctx.In("up_norm"), h, true)
+	h = depthToSpace(linear(ctx.In("up"), h, 4*fw, initNormal), 2)
+	h = Add(h, linear(ctx.In("fine_cond"), spaceToDepth(c, p/2), fw, initNormal))
+	h = resBlock(ctx.In("fine_block"), h)
+	h = layerNorm(ctx.In("out_norm"), h, true)
+	out := linear(ctx.In("out"), h, (p/2)*(p/2)*3, initZero)
+	return Add(cond, depthToSpace(out, p/2))
+}

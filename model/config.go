@@ -1,0 +1,154 @@
+// Package model defines the networks of PS-SR in GoMLX: the autoencoder
+// (8x spatial compression, decoder conditioned on the upsampled low-quality
+// frame), the base latent video transformer with timestep modulation, and the
+// draft transformer that keeps every k-th base block and consumes the base
+// network's hidden features through fusion layers.
+//
+// Every network is built from dense layers, layer norms and attention on patch
+// tokens (space-to-depth by Reshape/Transpose, 3x3 neighbourhoods by Gather),
+// so each one runs and trains on GoMLX's pure-Go backend, which has no
+// convolution gradients. Sizes come from Config; nothing is hard-coded.
+//
+// The package knows nothing of schedules or sampling: package pipeline
+// composes these networks with package schedule.
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// AEConfig sizes the autoencoder.
+type AEConfig struct {
+	// Patch is the spatial compression factor (pixels per latent side); 8.
+	Patch int `json:"patch"`
+	// LatentChannels is the number of latent channels.
+	LatentChannels int `json:"latent_channels"`
+	// Width is the token width inside encoder and decoder.
+	Width int `json:"width"`
+	// EncBlocks and DecBlocks count the residual 3x3-neighbourhood blocks.
+	EncBlocks int `json:"enc_blocks"`
+	DecBlocks int `json:"dec_blocks"`
+}
+
+// DiTConfig sizes the base latent transformer (and, through DraftConfig, the draft).
+type DiTConfig struct {
+	// Patch is the token patch size on the latent grid (Wan uses 2).
+	Patch int `json:"patch"`
+	// Width is the hidden width d.
+	Width int `json:"width"`
+	// Blocks is the number of transformer blocks.
+	Blocks int `json:"blocks"`
+	// Heads is the number of attention heads (Width must divide by it).
+	Heads int `json:"heads"`
+	// MLP is the hidden size of each block's feed-forward network.
+	MLP int `json:"mlp"`
+	// Window is the side, in tokens, of the spatial attention windows.
+	Window int `json:"window"`
+	// TimeDim is the size of the sinusoidal timestep embedding.
+	TimeDim int `json:"time_dim"`
+}
+
+// DraftConfig says which base blocks the draft keeps.
+type DraftConfig struct {
+	// KSelect keeps block i (0-based) of the base when i mod KSelect == 0.5,
+	// as in the release (1.5 keeps blocks 2, 5, 8, ...). A whole number k
+	// keeps blocks k-1, 2k-1, ... (every k-th block, ending on the last).
+	KSelect float64 `json:"k_select"`
+}
+
+// Config sizes every network of a PS-SR model.
+type Config struct {
+	Name  string      `json:"name"`
+	AE    AEConfig    `json:"ae"`
+	DiT   DiTConfig   `json:"dit"`
+	Draft DraftConfig `json:"draft"`
+}
+
+// Tiny returns the configuration of pssr-tiny, the CPU-sized default model.
+func Tiny() Config {
+	return Config{
+		Name: "pssr-tiny",
+		AE:   AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3},
+		DiT:  DiTConfig{Patch: 2, Width: 128, Blocks: 6, Heads: 4, MLP: 256, Window: 4, TimeDim: 64},
+		Draft: DraftConfig{KSelect: 1.5},
+	}
+}
+
+// Fixture returns a very small configuration for tests (random weights).
+func Fixture() Config {
+	return Config{
+		Name:  "fixture",
+		AE:    AEConfig{Patch: 8, LatentChannels: 4, Width: 16, EncBlocks: 1, DecBlocks: 1},
+		DiT:   DiTConfig{Patch: 2, Width: 16, Blocks: 3, Heads: 2, MLP: 32, Window: 2, TimeDim: 16},
+		Draft: DraftConfig{KSelect: 1.5},
+	}
+}
+
+// Validate checks every size.
+func (c Config) Validate() error {
+	pos := map[string]int{
+		"ae.patch": c.AE.Patch, "ae.latent_channels": c.AE.LatentChannels, "ae.width": c.AE.Width,
+		"dit.patch": c.DiT.Patch, "dit.width": c.DiT.Width, "dit.blocks": c.DiT.Blocks,
+		"dit.heads": c.DiT.Heads, "dit.mlp": c.DiT.MLP, "dit.window": c.DiT.Window, "dit.time_dim": c.DiT.TimeDim,
+	}
+	for k, v := range pos {
+		if v <= 0 {
+			return fmt.Errorf("model config: %s must be positive, got %d", k, v)
+		}
+	}
+	if c.AE.EncBlocks < 0 || c.AE.DecBlocks < 0 {
+		return fmt.Errorf("model config: negative autoencoder block count")
+	}
+	if c.DiT.Width%c.DiT.Heads != 0 {
+		return fmt.Errorf("model config: dit.width %d not divisible by dit.heads %d", c.DiT.Width, c.DiT.Heads)
+	}
+	if c.DiT.TimeDim%2 != 0 {
+		return fmt.Errorf("model config: dit.time_dim %d must be even", c.DiT.TimeDim)
+	}
+	if len(c.KeptBlocks()) == 0 {
+		return fmt.Errorf("model config: draft.k_select %g keeps no block of %d", c.Draft.KSelect, c.DiT.Blocks)
+	}
+	return nil
+}
+
+// KeptBlocks returns the 0-based indices of the base blocks that the draft
+// keeps, and whose entering hidden states the base hands over as features.
+func (c Config) KeptBlocks() []int {
+	var kept []int
+	k := c.Draft.KSelect
+	if k <= 0 {
+		return nil
+	}
+	for i := 0; i < c.DiT.Blocks; i++ {
+		m := math.Mod(float64(i), k)
+		if k == math.Trunc(k) {
+			if int(m) == int(k)-1 {
+				kept = append(kept, i)
+			}
+		} else if math.Abs(m-0.5) < 1e-9 {
+			kept = append(kept, i)
+		}
+	}
+	return kept
+}
+
+// PixelMultiple is the multiple that frame sides must have before encoding:
+// the autoencoder patch times the transformer patch (16 for pssr-tiny).
+func (c Config) PixelMultiple() int { return c.AE.Patch * c.DiT.Patch }
+
+// JSON returns the config as JSON.
+func (c Config) JSON() json.RawMessage {
+	b, _ := json.Marshal(c)
+	return b
+}
+
+// ParseConfig decodes and validates a JSON config.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("model config: %w", err)
+	}
+	return c, c.Validate()
+}

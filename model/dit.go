@@ -1,0 +1,151 @@
+package model
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Base runs the base latent video transformer once.
+//
+// xt and zL are latents [B, T, h, w, C] (the noisy sample and the low-quality
+// latent); t is a scalar timestep in [0, 1000]. It returns the velocity
+// [B, T, h, w, C] and the hidden states entering every kept block
+// (Config.KeptBlocks), each [B*T, gh, gw, Width] on the padded token grid.
+// Attention alternates windowed spatial attention (shifted on odd blocks)
+// with attention across the T frames at each token position.
+func Base(ctx *context.Context, cfg Config, xt, zL, t *Node) (v *Node, features []*Node) {
+	all := make([]int, cfg.DiT.Blocks)
+	for i := range all {
+		all[i] = i
+	}
+	kept := map[int]bool{}
+	for _, k := range cfg.KeptBlocks() {
+		kept[k] = true
+	}
+	v, features = transformer(ctx.In(ScopeBase), cfg.DiT, all, xt, zL, t, nil, kept)
+	return v, features
+}
+
+// Draft runs the draft transformer once: only the kept blocks, each preceded
+// by a fusion layer that concatenates the base feature with the draft's own
+// hidden state and projects 2d -> d (initialised to pass the draft's own
+// half through). features are the base's, as returned by Base.
+func Draft(ctx *context.Context, cfg Config, xt, zL, t *Node, features []*Node) *Node {
+	keptIdx := cfg.KeptBlocks()
+	if len(features) != len(keptIdx) {
+		panic(fmt.Sprintf("model.Draft: %d features for %d kept blocks", len(features), len(keptIdx)))
+	}
+	feats := map[int]*Node{}
+	for i, k := range keptIdx {
+		feats[k] = features[i]
+	}
+	v, _ := transformer(ctx.In(ScopeDraft), cfg.DiT, keptIdx, xt, zL, t, feats, nil)
+	return v
+}
+
+// transformer is the shared body of Base and Draft.
+func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *Node,
+	fuse map[int]*Node, collect map[int]bool) (*Node, []*Node) {
+	dims := xt.Shape().Dimensions
+	if len(dims) != 5 {
+		panic(fmt.Sprintf("model: latent must be [B, T, h, w, C], got %v", dims))
+	}
+	b, tt, h, w, c := dims[0], dims[1], dims[2], dims[3], dims[4]
+	p, d, ws := cfg.Patch, cfg.Width, cfg.Window
+	if h%p != 0 || w%p != 0 {
+		panic(fmt.Sprintf("model: latent grid %dx%d not a multiple of patch %d", w, h, p))
+	}
+	gh, gw := h/p, w/p
+	GH, GW := (gh+ws-1)/ws*ws, (gw+ws-1)/ws*ws
+
+	x := Concatenate([]*Node{xt, zL}, -1)
+	x = Reshape(x, b*tt, h, w, 2*c)
+	x = linear(ctx.In("embed"), spaceToDepth(x, p), d, initNormal)
+	x = padGrid(x, GH, GW)
+
+	temb := timestepEmbedding(t, cfg.TimeDim)
+	temb = linear(ctx.In("time_1"), temb, d, initNormal)
+	temb = linear(ctx.In("time_2"), silu(temb), d, initNormal)
+	cs := silu(temb) // [1, d]
+
+	var features []*Node
+	for _, i := range blocks {
+		if collect[i] {
+			features = append(features, x)
+		}
+		if f, ok := fuse[i]; ok {
+			x = linear(ctx.In(fmt.Sprintf("fuse_%d", i)), Concatenate([]*Node{x, f}, -1), d, initIdentity)
+		}
+		x = block(ctx.In(fmt.Sprintf("block_%d", i)), cfg, x, cs, b, tt, i%2 == 1)
+	}
+	shift := Reshape(linear(ctx.In("final_shift"), cs, d, initZero), 1, 1, 1, d)
+	scale := Reshape(linear(ctx.In("final_scale"), cs, d, initZero), 1, 1, 1, d)
+	x = Add(Mul(layerNorm(ctx, x, false), OnePlus(scale)), shift)
+	x = linear(ctx.In("head"), x, p*p*c, initZero)
+	x = cropGrid(x, gh, gw)
+	v := Reshape(depthToSpace(x, p), b, tt, h, w, c)
+	return v, features
+}
+
+// block is one transformer block with AdaLN-zero modulation: windowed
+// spatial attention, temporal attention, feed-forward.
+func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted bool) *Node {
+	d, ws := cfg.Width, cfg.Window
+	dims := x.Shape().Dimensions
+	n, GH, GW := dims[0], dims[1], dims[2]
+	mod := func(name string) *Node {
+		return Reshape(linear(ctx.In(name), cs, d, initZero), 1, 1, 1, d)
+	}
+	modulate := func(y *Node, k string) *Node {
+		return Add(Mul(layerNorm(ctx, y, false), OnePlus(mod("scale_"+k))), mod("shift_"+k))
+	}
+
+	// Windowed spatial attention.
+	y := modulate(x, "s")
+	if shifted {
+		y = rollGrid(y, ws/2, ws/2)
+	}
+	y = Reshape(y, n, GH/ws, ws, GW/ws, ws, d)
+	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
+	y = Reshape(y, n*(GH/ws)*(GW/ws), ws*ws, d)
+	pos := param(ctx.In("window_pos"), "emb", initNormal, 0.02, 1, ws*ws, d).ValueGraph(x.Graph())
+	y = attention(ctx.In("attn_s"), Add(y, pos), cfg.Heads)
+	y = Reshape(y, n, GH/ws, GW/ws, ws, ws, d)
+	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
+	y = Reshape(y, n, GH, GW, d)
+	if shifted {
+		y = rollGrid(y, -ws/2, -ws/2)
+	}
+	x = Add(x, Mul(y, mod("gate_s")))
+
+	// Attention across the frames of the clip, at each token position.
+	if tt > 1 {
+		y = modulate(x, "t")
+		y = Reshape(y, b, tt, GH*GW, d)
+		y = TransposeAllDims(y, 0, 2, 1, 3)
+		y = Reshape(y, b*GH*GW, tt, d)
+		y = attention(ctx.In("attn_t"), y, cfg.Heads)
+		y = Reshape(y, b, GH*GW, tt, d)
+		y = TransposeAllDims(y, 0, 2, 1, 3)
+		y = Reshape(y, n, GH, GW, d)
+		x = Add(x, Mul(y, mod("gate_t")))
+	} else {
+		// Create the temporal parameters anyway so that single-frame graphs
+		// and clip graphs share one set of variables.
+		_ = mod("scale_t")
+		_ = mod("shift_t")
+		_ = mod("gate_t")
+		for _, k := range []string{"q", "k", "v", "o"} {
+			param(ctx.In("attn_t").In(k), "w", initNormal, 1/sqrtf(d), d, d)
+			param(ctx.In("attn_t").In(k), "b", initZero, 0, d)
+		}
+	}
+
+	// Feed-forward.
+	y = modulate(x, "m")
+	y = gelu(linear(ctx.In("fc1"), y, cfg.MLP, initNormal))
+	y = linear(ctx.In("fc2"), y, d, initNormal)
+	return Add(x, Mul(y, mod("gate_m")))
+}

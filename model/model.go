@@ -1,0 +1,150 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Model is a set of PS-SR networks and their weights, held in a GoMLX
+// context on one backend.
+type Model struct {
+	Config  Config
+	Ctx     *context.Context
+	Backend backends.Backend
+	// Metadata is free-form provenance kept with the weights (training
+	// commands, steps, data, measured quality).
+	Metadata map[string]string
+}
+
+// New creates a model with freshly initialised weights (seeded, so two calls
+// with the same seed give the same weights). All variables are materialised.
+func New(backend backends.Backend, cfg Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx := context.New().Checked(false)
+	ctx.SetParam(ParamSeed, seed)
+	m := &Model{Config: cfg, Ctx: ctx, Backend: backend, Metadata: map[string]string{}}
+	if err := m.materialise(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// materialise builds every network once on a minimal input so that all
+// variables exist.
+func (m *Model) materialise() error {
+	cfg := m.Config
+	px := cfg.PixelMultiple()
+	lat := px / cfg.AE.Patch
+	exec, err := context.NewExec(m.Backend, m.Ctx, func(ctx *context.Context, g *Graph) *Node {
+		x := Zeros(g, shapeF32(1, px, px, 3))
+		z := Encode(ctx, cfg.AE, x)
+		y := Decode(ctx, cfg.AE, z, x)
+		zt := Reshape(z, 1, 1, lat, lat, cfg.AE.LatentChannels)
+		t := Const(g, float32(699))
+		v, feats := Base(ctx, cfg, zt, zt, t)
+		vd := Draft(ctx, cfg, zt, zt, t, feats)
+		return Add(Add(ReduceAllSum(y), ReduceAllSum(v)), ReduceAllSum(vd))
+	})
+	if err != nil {
+		return fmt.Errorf("model: build: %w", err)
+	}
+	if _, err := exec.Exec(); err != nil {
+		return fmt.Errorf("model: first run: %w", err)
+	}
+	return nil
+}
+
+// VariableName is the name a variable has in weight files: its scope and
+// name without the leading slash, e.g. "base/block_0/attn_s/q/w".
+func VariableName(v *context.Variable) string {
+	return strings.TrimPrefix(v.ScopeAndName(), "/")
+}
+
+// NetworkVariables lists the variables of the networks (scopes ae, base and
+// draft), sorted by name, excluding optimizer state and counters.
+func (m *Model) NetworkVariables() []*context.Variable {
+	var out []*context.Variable
+	for v := range m.Ctx.IterVariables() {
+		if IsNetworkVariable(VariableName(v)) {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return VariableName(out[i]) < VariableName(out[j]) })
+	return out
+}
+
+// IsNetworkVariable reports whether a variable name belongs to a network.
+func IsNetworkVariable(name string) bool {
+	for _, s := range []string{ScopeAE, ScopeBase, ScopeDraft} {
+		if strings.HasPrefix(name, s+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// NumParameters counts the scalar parameters of the given scope ("" for all networks).
+func (m *Model) NumParameters(scope string) int {
+	n := 0
+	for _, v := range m.NetworkVariables() {
+		if scope == "" || strings.HasPrefix(VariableName(v), scope+"/") {
+			n += v.Shape().Size()
+		}
+	}
+	return n
+}
+
+// SetTrainable marks the variables of the given network scopes trainable and
+// every other network variable frozen.
+func (m *Model) SetTrainable(scopes ...string) {
+	for _, v := range m.NetworkVariables() {
+		name := VariableName(v)
+		on := false
+		for _, s := range scopes {
+			if strings.HasPrefix(name, s+"/") {
+				on = true
+			}
+		}
+		v.SetTrainable(on)
+	}
+}
+
+// InitDraftFromBase copies every base variable whose name also exists under
+// the draft scope (embedding, time embedding, kept blocks, head) into the
+// draft. Fusion layers keep their identity initialisation.
+func (m *Model) InitDraftFromBase() (int, error) {
+	base := map[string]*context.Variable{}
+	for _, v := range m.NetworkVariables() {
+		if n := VariableName(v); strings.HasPrefix(n, ScopeBase+"/") {
+			base[strings.TrimPrefix(n, ScopeBase+"/")] = v
+		}
+	}
+	copied := 0
+	for _, v := range m.NetworkVariables() {
+		n := VariableName(v)
+		if !strings.HasPrefix(n, ScopeDraft+"/") {
+			continue
+		}
+		src, ok := base[strings.TrimPrefix(n, ScopeDraft+"/")]
+		if !ok {
+			continue
+		}
+		val, err := src.Value()
+		if err != nil {
+			return copied, err
+		}
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](val), val.Shape().Dimensions...)); err != nil {
+			return copied, fmt.Errorf("model: copy %s: %w", n, err)
+		}
+		copied++
+	}
+	return copied, nil
+}

@@ -1,0 +1,267 @@
+package model
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// ParamSeed is the context hyperparameter (uint64) that seeds weight
+// initialisation. Each variable draws from a generator seeded by this value
+// and its own full name, so initial weights do not depend on the order in
+// which graphs are built.
+const ParamSeed = "pssr_init_seed"
+
+// initKind says how a new variable is filled.
+type initKind int
+
+const (
+	initNormal   initKind = iota // N(0, std) with std given
+	initZero                     // all zeros
+	initOne                      // all ones
+	initIdentity                 // [in, out] with identity on the first min(in,out) rows, zeros elsewhere
+)
+
+// param returns the variable scope/name of ctx, creating it with the given
+// shape and initialisation when it does not exist yet.
+func param(ctx *context.Context, name string, kind initKind, std float64, dims ...int) *context.Variable {
+	if v := ctx.GetVariableByScopeAndName(ctx.Scope(), name); v != nil {
+		if !sameDims(v.Shape().Dimensions, dims) {
+			panic(fmt.Sprintf("model: variable %s/%s has shape %v, graph wants %v", ctx.Scope(), name, v.Shape().Dimensions, dims))
+		}
+		return v
+	}
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	data := make([]float32, n)
+	switch kind {
+	case initNormal:
+		seed := uint64(0)
+		if s, ok := ctx.GetParam(ParamSeed); ok {
+			switch x := s.(type) {
+			case uint64:
+				seed = x
+			case int:
+				seed = uint64(x)
+			case int64:
+				seed = uint64(x)
+			}
+		}
+		h := fnv.New64a()
+		h.Write([]byte(ctx.Scope() + "/" + name))
+		r := rand.New(rand.NewPCG(seed, h.Sum64()))
+		for i := range data {
+			data[i] = float32(r.NormFloat64() * std)
+		}
+	case initOne:
+		for i := range data {
+			data[i] = 1
+		}
+	case initIdentity:
+		in, out := dims[0], dims[1]
+		for i := 0; i < min(in, out); i++ {
+			data[i*out+i] = 1
+		}
+	}
+	return ctx.VariableWithValue(name, tensors.FromFlatDataAndDimensions(data, dims...))
+}
+
+func sameDims(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// linear applies x @ W + b over the last axis. init picks the weight
+// initialisation (normal with std 1/sqrt(in) unless zero or identity).
+func linear(ctx *context.Context, x *Node, out int, kind initKind) *Node {
+	g := x.Graph()
+	in := x.Shape().Dimensions[x.Rank()-1]
+	w := param(ctx, "w", kind, 1/math.Sqrt(float64(in)), in, out).ValueGraph(g)
+	b := param(ctx, "b", initZero, 0, out).ValueGraph(g)
+	dims := x.Shape().Dimensions
+	flat := Reshape(x, -1, in)
+	y := Add(MatMul(flat, w), Reshape(b, 1, out))
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
+	return Reshape(y, outDims...)
+}
+
+// layerNorm normalises the last axis; affine adds a learned gain and offset.
+func layerNorm(ctx *context.Context, x *Node, affine bool) *Node {
+	mean := ReduceAndKeep(x, ReduceMean, -1)
+	xc := Sub(x, mean)
+	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
+	y := Div(xc, Sqrt(AddScalar(variance, 1e-6)))
+	if !affine {
+		return y
+	}
+	d := x.Shape().Dimensions[x.Rank()-1]
+	g := x.Graph()
+	gain := param(ctx, "gain", initOne, 0, d).ValueGraph(g)
+	bias := param(ctx, "bias", initZero, 0, d).ValueGraph(g)
+	return Add(Mul(y, lastAxis(gain, x.Rank())), lastAxis(bias, x.Rank()))
+}
+
+// gelu is the tanh approximation of GELU.
+func gelu(x *Node) *Node {
+	c := Add(x, MulScalar(Mul(Square(x), x), 0.044715))
+	c = Tanh(MulScalar(c, math.Sqrt(2/math.Pi)))
+	return Mul(x, MulScalar(OnePlus(c), 0.5))
+}
+
+// silu is x * sigmoid(x).
+func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// attention is multi-head self-attention over axis 1 of x [B, S, d].
+func attention(ctx *context.Context, x *Node, heads int) *Node {
+	dims := x.Shape().Dimensions
+	b, s, d := dims[0], dims[1], dims[2]
+	hd := d / heads
+	q := Reshape(linear(ctx.In("q"), x, d, initNormal), b, s, heads, hd)
+	k := Reshape(linear(ctx.In("k"), x, d, initNormal), b, s, heads, hd)
+	v := Reshape(linear(ctx.In("v"), x, d, initNormal), b, s, heads, hd)
+	logits := MulScalar(Einsum("bqhd,bkhd->bhqk", q, k), 1/math.Sqrt(float64(hd)))
+	att := Softmax(logits, -1)
+	o := Einsum("bhqk,bkhd->bqhd", att, v)
+	return linear(ctx.In("o"), Reshape(o, b, s, d), d, initNormal)
+}
+
+// spaceToDepth turns x [N, H, W, C] into [N, H/p, W/p, p*p*C].
+func spaceToDepth(x *Node, p int) *Node {
+	d := x.Shape().Dimensions
+	n, h, w, c := d[0], d[1], d[2], d[3]
+	if h%p != 0 || w%p != 0 {
+		panic(fmt.Sprintf("model: spaceToDepth: %dx%d not a multiple of %d", w, h, p))
+	}
+	y := Reshape(x, n, h/p, p, w/p, p, c)
+	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
+	return Reshape(y, n, h/p, w/p, p*p*c)
+}
+
+// depthToSpace is the inverse of spaceToDepth: [N, h, w, p*p*C] -> [N, h*p, w*p, C].
+func depthToSpace(x *Node, p int) *Node {
+	d := x.Shape().Dimensions
+	n, h, w, pc := d[0], d[1], d[2], d[3]
+	c := pc / (p * p)
+	y := Reshape(x, n, h, w, p, p, c)
+	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
+	return Reshape(y, n, h*p, w*p, c)
+}
+
+// gatherRows gathers rows of x [N, h, w, C] (flattened to [N*h*w, C]) at the
+// given flat indices and reshapes the result to dims. Gather has gradients on
+// every backend, unlike Pad and Slice on the pure-Go one.
+func gatherRows(x *Node, idx []int32, dims ...int) *Node {
+	d := x.Shape().Dimensions
+	c := d[len(d)-1]
+	flat := Reshape(x, -1, c)
+	ind := Const(x.Graph(), tensors.FromFlatDataAndDimensions(idx, len(idx), 1))
+	return Reshape(Gather(flat, ind), dims...)
+}
+
+// neighbourhood3x3 returns, for x [N, h, w, C], the 3x3 neighbourhood of every
+// position stacked on the feature axis: [N, h, w, 9*C], replicating edges.
+// Followed by a dense layer it is a 3x3 convolution computed as a MatMul.
+func neighbourhood3x3(x *Node) *Node {
+	d := x.Shape().Dimensions
+	n, h, w, c := d[0], d[1], d[2], d[3]
+	idx := make([]int32, 0, n*h*w*9)
+	for b := 0; b < n; b++ {
+		for y := 0; y < h; y++ {
+			for xx := 0; xx < w; xx++ {
+				for dy := -1; dy <= 1; dy++ {
+					for dx := -1; dx <= 1; dx++ {
+						sy := min(max(y+dy, 0), h-1)
+						sx := min(max(xx+dx, 0), w-1)
+						idx = append(idx, int32((b*h+sy)*w+sx))
+					}
+				}
+			}
+		}
+	}
+	return gatherRows(x, idx, n, h, w, 9*c)
+}
+
+// remapGrid gathers x [N, h, w, C] onto a grid of size (oh, ow) where output
+// position (y, x) reads input position f(y, x). It implements replicate
+// padding, cropping and cyclic shifts with gradients.
+func remapGrid(x *Node, oh, ow int, f func(y, x int) (int, int)) *Node {
+	d := x.Shape().Dimensions
+	n, h, w, c := d[0], d[1], d[2], d[3]
+	idx := make([]int32, 0, n*oh*ow)
+	for b := 0; b < n; b++ {
+		for y := 0; y < oh; y++ {
+			for xx := 0; xx < ow; xx++ {
+				sy, sx := f(y, xx)
+				idx = append(idx, int32((b*h+sy)*w+sx))
+			}
+		}
+	}
+	return gatherRows(x, idx, n, oh, ow, c)
+}
+
+// padGrid replicate-pads x [N, h, w, C] to [N, oh, ow, C].
+func padGrid(x *Node, oh, ow int) *Node {
+	d := x.Shape().Dimensions
+	h, w := d[1], d[2]
+	if oh == h && ow == w {
+		return x
+	}
+	return remapGrid(x, oh, ow, func(y, xx int) (int, int) { return min(y, h-1), min(xx, w-1) })
+}
+
+// cropGrid keeps the top-left [oh, ow] of x [N, h, w, C].
+func cropGrid(x *Node, oh, ow int) *Node {
+	d := x.Shape().Dimensions
+	if oh == d[1] && ow == d[2] {
+		return x
+	}
+	return remapGrid(x, oh, ow, func(y, xx int) (int, int) { return y, xx })
+}
+
+// rollGrid cyclically shifts x [N, h, w, C] by (sy, sx): out(y,x) = in(y+sy, x+sx).
+func rollGrid(x *Node, sy, sx int) *Node {
+	d := x.Shape().Dimensions
+	h, w := d[1], d[2]
+	return remapGrid(x, h, w, func(y, xx int) (int, int) { return (y + sy + h) % h, (xx + sx + w) % w })
+}
+
+// timestepEmbedding returns the sinusoidal embedding [1, dim] of scalar t
+// (timestep in [0, 1000]).
+func timestepEmbedding(t *Node, dim int) *Node {
+	g := t.Graph()
+	half := dim / 2
+	freqs := make([]float32, half)
+	for i := range freqs {
+		freqs[i] = float32(math.Exp(-math.Log(10000) * float64(i) / float64(half)))
+	}
+	f := Const(g, freqs)
+	arg := Mul(ConvertDType(Reshape(t, 1, 1), dtypes.Float32), Reshape(f, 1, half))
+	return Concatenate([]*Node{Cos(arg), Sin(arg)}, -1)
+}
+
+func sqrtf(d int) float64 { return math.Sqrt(float64(d)) }
+
+// lastAxis reshapes a vector v [d] to rank r with v on the last axis.
+func lastAxis(v *Node, r int) *Node {
+	dims := make([]int, r)
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[r-1] = v.Shape().Dimensions[0]
+	return Reshape(v, dims...)
+}
