@@ -1,0 +1,377 @@
+// Package pipeline is the PS-SR sampling pipeline (method §2): it resizes the
+// low-quality video to the output size, encodes it, takes the base step at
+// t=699 from the low-quality latent, the draft steps with the base features,
+// decodes, and applies the frequency-domain update, over temporal windows and
+// spatial tiles so that any length and resolution runs in bounded memory.
+//
+// The networks come from package model and the noise schedule from package
+// schedule; this package only composes them.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/freqfuse"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/schedule"
+	"github.com/pssr/pssr/tiling"
+)
+
+// Mode selects what the pipeline computes.
+type Mode string
+
+// The pipeline modes.
+const (
+	// ModePSSR: base step, draft steps, frequency-domain update.
+	ModePSSR Mode = "pssr"
+	// ModePSSRNoFuse: base step and draft steps; the output is the last
+	// draft prediction, without the frequency update.
+	ModePSSRNoFuse Mode = "pssr-nofuse"
+	// ModeBase: the base step only.
+	ModeBase Mode = "base"
+	// ModeBase4Step: the base network at every timestep of the plan, no draft.
+	ModeBase4Step Mode = "base-4step"
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step:
+		return m, nil
+	}
+	return "", fmt.Errorf("pipeline: unknown mode %q (want pssr, pssr-nofuse, base or base-4step)", s)
+}
+
+// FuseMode selects the form of the frequency-domain update.
+type FuseMode string
+
+// The frequency-update forms.
+const (
+	// FuseFinal fuses once: the base result against the last draft (the release).
+	FuseFinal FuseMode = "final"
+	// FusePerStep fuses after every draft step: the previous result's low
+	// frequencies with the new prediction's high frequencies (the paper's text).
+	FusePerStep FuseMode = "per-step"
+	// FuseOff skips the update (the output is the last draft prediction).
+	FuseOff FuseMode = "off"
+)
+
+// ParseFuseMode checks a fuse mode name.
+func ParseFuseMode(s string) (FuseMode, error) {
+	switch m := FuseMode(s); m {
+	case FuseFinal, FusePerStep, FuseOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("pipeline: --fuse %q: want final, per-step or off", s)
+}
+
+// Options configure an Upscaler.
+type Options struct {
+	// Scale is the upscaling factor (2 or 4).
+	Scale int
+	// Mode selects base, base-4step, pssr or pssr-nofuse.
+	Mode Mode
+	// Plan is the base timestep and the draft timesteps.
+	Plan schedule.Plan
+	// Fuse is the form of the frequency update in ModePSSR.
+	Fuse FuseMode
+	// FuseParams are alpha, fc, order and border of the update.
+	FuseParams freqfuse.Params
+	// WindowT and OverlapT are the temporal window and its overlap, in frames.
+	WindowT, OverlapT int
+	// Tile and TileOverlap are the spatial tile side and overlap, in output
+	// pixels; Tile 0 processes whole frames.
+	Tile, TileOverlap int
+}
+
+// DefaultOptions returns the released settings: x4, pssr with 3 draft steps,
+// final fusion with alpha 1, fc 0.2, order 2, border 2, windows of 33 frames
+// overlapping by 16, tiles of 768 pixels overlapping by 128.
+func DefaultOptions() Options {
+	return Options{
+		Scale: 4, Mode: ModePSSR, Plan: schedule.DefaultPlan(), Fuse: FuseFinal,
+		FuseParams: freqfuse.DefaultParams(), WindowT: 33, OverlapT: 16, Tile: 768, TileOverlap: 128,
+	}
+}
+
+// Validate checks every option, naming the offending flag.
+func (o Options) Validate() error {
+	if o.Scale != 2 && o.Scale != 4 {
+		return fmt.Errorf("pipeline: unsupported scale %d (--scale must be 2 or 4)", o.Scale)
+	}
+	if _, err := ParseMode(string(o.Mode)); err != nil {
+		return err
+	}
+	if _, err := ParseFuseMode(string(o.Fuse)); err != nil {
+		return err
+	}
+	if err := o.Plan.Validate(); err != nil {
+		return err
+	}
+	if err := o.FuseParams.Validate(); err != nil {
+		return err
+	}
+	if o.WindowT < 1 || o.WindowT > 1024 {
+		return fmt.Errorf("pipeline: --window-t %d out of range [1, 1024]", o.WindowT)
+	}
+	if o.OverlapT < 0 || o.OverlapT >= o.WindowT {
+		return fmt.Errorf("pipeline: --overlap-t %d must be in [0, --window-t)", o.OverlapT)
+	}
+	if o.Tile != 0 && (o.Tile < 64 || o.Tile > 8192) {
+		return fmt.Errorf("pipeline: --tile %d out of range (0 for whole frames, or 64..8192)", o.Tile)
+	}
+	if o.TileOverlap < 0 || (o.Tile > 0 && o.TileOverlap >= o.Tile/2) {
+		return fmt.Errorf("pipeline: --tile-overlap %d must be in [0, --tile/2)", o.TileOverlap)
+	}
+	return nil
+}
+
+// Upscaler runs the pipeline with one model. It is not safe for concurrent use.
+type Upscaler struct {
+	m     *model.Model
+	opt   Options
+	fuser *freqfuse.Fuser
+
+	enc, dec, base, draft *gctx.Exec
+	nFeat                 int
+}
+
+// New prepares an Upscaler (graphs are compiled lazily, per input shape).
+func New(m *model.Model, opt Options) (*Upscaler, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	f, err := freqfuse.New(opt.FuseParams)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks())}
+	cfg := m.Config
+	be, ctx := m.Backend, m.Ctx
+	// Latents travel between graphs as [1, T, h, w, C] and stay on the device.
+	if u.enc, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, x *Node) *Node {
+		z := model.Encode(ctx, cfg.AE, x)
+		return InsertAxes(z, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if u.dec, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, z5, cond *Node) *Node {
+		d := z5.Shape().Dimensions
+		z := Reshape(z5, d[1], d[2], d[3], d[4])
+		return ClampGraph(model.Decode(ctx, cfg.AE, z, cond))
+	}); err != nil {
+		return nil, err
+	}
+	// The base step: network plus schedule, returning x0, x_next and the features.
+	if u.base, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, xt, zl, t, sigma, sigmaNext *Node) []*Node {
+		v, feats := model.Base(ctx, cfg, xt, zl, t)
+		out := []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
+		return append(out, feats...)
+	}); err != nil {
+		return nil, err
+	}
+	if u.draft, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, in []*Node) []*Node {
+		xt, zl, t, sigma, sigmaNext := in[0], in[1], in[2], in[3], in[4]
+		v := model.Draft(ctx, cfg, xt, zl, t, in[5:])
+		return []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
+	}); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ClampGraph clamps to [0, 1].
+func ClampGraph(x *Node) *Node {
+	return Min(Max(x, ScalarZero(x.Graph(), x.DType())), ScalarOne(x.Graph(), x.DType()))
+}
+
+// Options returns the upscaler's options.
+func (u *Upscaler) Options() Options { return u.opt }
+
+// Resize upsamples a low-quality frame to the output size (bicubic, clamped):
+// the x_L the networks take.
+func (u *Upscaler) Resize(lq *frame.Image) *frame.Image {
+	return frame.Resize(lq, lq.W*u.opt.Scale, lq.H*u.opt.Scale, frame.Bicubic).Clamp()
+}
+
+// UpscaleClip upscales a short clip of low-quality frames (at most WindowT
+// frames for bounded memory; tiles are applied inside).
+func (u *Upscaler) UpscaleClip(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
+	up := make([]*frame.Image, len(lq))
+	for i, f := range lq {
+		up[i] = u.Resize(f)
+	}
+	return u.Restore(ctx, up)
+}
+
+// Restore runs the networks on a clip already resized to the output size,
+// tile by tile.
+func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Image, error) {
+	if len(up) == 0 {
+		return nil, nil
+	}
+	if u.opt.Tile == 0 || (up[0].W <= u.opt.Tile && up[0].H <= u.opt.Tile) {
+		return u.restoreTile(ctx, up)
+	}
+	return tiling.ProcessTiles(ctx, up, u.opt.Tile, u.opt.TileOverlap, u.m.Config.PixelMultiple(), u.restoreTile)
+}
+
+// Run streams a whole video: next returns low-quality frames (io.EOF at the
+// end), emit receives the upscaled frames in order. Memory is bounded by the
+// window and tile sizes, not by the length of the video.
+func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
+	upNext := func() (*frame.Image, error) {
+		f, err := next()
+		if err != nil {
+			return nil, err
+		}
+		return u.Resize(f), nil
+	}
+	return tiling.ProcessStream(ctx, upNext, u.Restore, emit, u.opt.WindowT, u.opt.OverlapT)
+}
+
+// restoreTile runs the networks on one tile of a clip: pad to the pixel
+// multiple, encode, sample, decode, fuse, crop back.
+func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame.Image, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w, h := up[0].W, up[0].H
+	mult := u.m.Config.PixelMultiple()
+	pw, ph := (w+mult-1)/mult*mult, (h+mult-1)/mult*mult
+	padded := make([]*frame.Image, len(up))
+	for i, f := range up {
+		if f.W != w || f.H != h {
+			return nil, fmt.Errorf("pipeline: frame %d is %dx%d, clip is %dx%d", i, f.W, f.H, w, h)
+		}
+		padded[i] = f
+		if pw != w || ph != h {
+			padded[i] = f.PadReplicate(pw, ph)
+		}
+	}
+	cond := FramesToTensor(padded)
+	outs, err := u.sample(ctx, cond)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*frame.Image, len(up))
+	for i := range res {
+		f := outs[i]
+		if pw != w || ph != h {
+			f = f.Crop(up[0].Bounds())
+		}
+		res[i] = f
+	}
+	return res, nil
+}
+
+// sample runs the networks on a padded clip tensor [T, H, W, 3] and returns
+// the output frames.
+func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*frame.Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pipeline: %v", r)
+		}
+	}()
+	zl5 := u.enc.MustExec(cond)[0]
+	plan := u.opt.Plan
+	steps := plan.Timesteps()
+	sig := func(i int) (float32, float32) {
+		next := 0.0
+		if i+1 < len(steps) {
+			next = schedule.Sigma(steps[i+1])
+		}
+		return float32(schedule.Sigma(steps[i])), float32(next)
+	}
+	decode := func(z5 *tensors.Tensor) ([]*frame.Image, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return TensorToFrames(u.dec.MustExec(z5, cond)[0]), nil
+	}
+
+	// Base step at steps[0] from the LQ latent: x_t = z_L.
+	s0, s1 := sig(0)
+	bout := u.base.MustExec(zl5, zl5, float32(steps[0]), s0, s1)
+	x0Base, xt, feats := bout[0], bout[1], bout[2:]
+	if u.opt.Mode == ModeBase || len(steps) == 1 {
+		return decode(x0Base)
+	}
+	if u.opt.Mode == ModeBase4Step {
+		var x0 *tensors.Tensor
+		for i := 1; i < len(steps); i++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			s, sn := sig(i)
+			o := u.base.MustExec(xt, zl5, float32(steps[i]), s, sn)
+			x0, xt = o[0], o[1]
+		}
+		return decode(x0)
+	}
+
+	fuse := u.opt.Fuse
+	if u.opt.Mode == ModePSSRNoFuse {
+		fuse = FuseOff
+	}
+	var current []*frame.Image // per-step: the running fused result
+	if fuse == FusePerStep {
+		if current, err = decode(x0Base); err != nil {
+			return nil, err
+		}
+	}
+	var x0 *tensors.Tensor
+	for i := 1; i < len(steps); i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s, sn := sig(i)
+		args := []any{xt, zl5, float32(steps[i]), s, sn}
+		for _, f := range feats {
+			args = append(args, f)
+		}
+		o := u.draft.MustExec(args...)
+		x0, xt = o[0], o[1]
+		if fuse == FusePerStep {
+			sharp, err := decode(x0)
+			if err != nil {
+				return nil, err
+			}
+			if current, err = u.fuseFrames(current, sharp); err != nil {
+				return nil, err
+			}
+		}
+	}
+	switch fuse {
+	case FusePerStep:
+		return current, nil
+	case FuseOff:
+		return decode(x0)
+	}
+	consistent, err := decode(x0Base)
+	if err != nil {
+		return nil, err
+	}
+	sharp, err := decode(x0)
+	if err != nil {
+		return nil, err
+	}
+	return u.fuseFrames(consistent, sharp)
+}
+
+func (u *Upscaler) fuseFrames(consistent, sharp []*frame.Image) ([]*frame.Image, error) {
+	out := make([]*frame.Image, len(consistent))
+	for i := range out {
+		f, err := u.fuser.Fuse(consistent[i], sharp[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = f
+	}
+	return out, nil
+}

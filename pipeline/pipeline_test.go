@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"math"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/model"
+)
+
+func fixtureModel(t *testing.T) *model.Model {
+	t.Helper()
+	be, err := backends.NewWithConfig("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(be.Finalize)
+	m, err := model.New(be, model.Fixture(), 3) // random-weight test fixture
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testClip(n, w, h int) []*frame.Image {
+	out := make([]*frame.Image, n)
+	for i := range out {
+		f := frame.New(w, h)
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				for c := 0; c < 3; c++ {
+					f.Set(x, y, c, float32(0.5+0.3*math.Sin(float64(x*(c+1)+2*y+3*i)*0.4)))
+				}
+			}
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// A freshly initialised model has zero-initialised velocity heads and a
+// zero-initialised decoder output, so it is an identity model: every mode
+// must return the bicubic upsampling, through windows, tiles and padding.
+// This checks that windows, tiles, padding and cropping lose nothing.
+func TestIdentityModelThroughWindowsAndTiles(t *testing.T) {
+	m := fixtureModel(t)
+	lq := testClip(7, 21, 13) // odd sizes: padding and cropping are exercised
+	for _, tc := range []struct {
+		name string
+		mode Mode
+		fuse FuseMode
+		tile int
+	}{
+		{"pssr final, tiles", ModePSSR, FuseFinal, 64},
+		{"pssr per-step", ModePSSR, FusePerStep, 0},
+		{"nofuse", ModePSSRNoFuse, FuseFinal, 64},
+		{"base", ModeBase, FuseFinal, 0},
+		{"base-4step", ModeBase4Step, FuseFinal, 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.Mode, opt.Fuse, opt.Tile, opt.TileOverlap = tc.mode, tc.fuse, tc.tile, 16
+			opt.WindowT, opt.OverlapT = 4, 2
+			u, err := New(m, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := 0
+			var got []*frame.Image
+			err = u.Run(context.Background(), func() (*frame.Image, error) {
+				if i == len(lq) {
+					return nil, io.EOF
+				}
+				i++
+				return lq[i-1], nil
+			}, func(f *frame.Image) error { got = append(got, f); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(lq) {
+				t.Fatalf("%d frames out, %d in", len(got), len(lq))
+			}
+			for k, f := range got {
+				want := u.Resize(lq[k])
+				if f.W != 84 || f.H != 52 {
+					t.Fatalf("frame %d is %dx%d, want 84x52", k, f.W, f.H)
+				}
+				for j := range f.Pix {
+					if d := math.Abs(float64(f.Pix[j] - want.Pix[j])); d > 2e-5 {
+						t.Fatalf("frame %d sample %d: %g vs %g", k, j, f.Pix[j], want.Pix[j])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(o *Options)
+	}{
+		{"scale 3", func(o *Options) { o.Scale = 3 }},
+		{"window 0", func(o *Options) { o.WindowT = 0 }},
+		{"overlap >= window", func(o *Options) { o.OverlapT = o.WindowT }},
+		{"tile too small", func(o *Options) { o.Tile = 8 }},
+		{"tile overlap too big", func(o *Options) { o.TileOverlap = o.Tile }},
+		{"bad mode", func(o *Options) { o.Mode = "fast" }},
+		{"bad fuse", func(o *Options) { o.Fuse = "sometimes" }},
+		{"alpha", func(o *Options) { o.FuseParams.Alpha = -1 }},
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	for _, tc := range tests {
+		o := DefaultOptions()
+		tc.mutate(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
