@@ -152,3 +152,26 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	return c, c.Validate()
 }
+
+// Small returns a larger configuration for GPU training (pssr-small).
+func Small() Config {
+	return Config{
+		Name:  "pssr-small",
+		AE:    AEConfig{Patch: 8, LatentChannels: 16, Width: 128, EncBlocks: 3, DecBlocks: 4},
+		DiT:   DiTConfig{Patch: 2, Width: 256, Blocks: 12, Heads: 8, MLP: 768, Window: 4, TimeDim: 128},
+		Draft: DraftConfig{KSelect: 1.5},
+	}
+}
+
+// Named returns a configuration by name: tiny, small or fixture.
+func Named(name string) (Config, error) {
+	switch name {
+	case "tiny", "pssr-tiny":
+		return Tiny(), nil
+	case "small", "pssr-small":
+		return Small(), nil
+	case "fixture":
+		return Fixture(), nil
+	}
+	return Config{}, fmt.Errorf("model: unknown size %q (want tiny or small)", name)
+}

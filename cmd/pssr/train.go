@@ -1,0 +1,91 @@
+package main
+
+import (
+	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/degrade"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/trainer"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newTrainCmd) }
+
+func newTrainCmd(a *app) *cobra.Command {
+	var (
+		c            trainer.Config
+		preset, size string
+		backendSpec  string
+		seed         uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "train autoencoder|base|draft --data DIR --out DIR [flags]",
+		Short: "Train the autoencoder, the base network or the draft network",
+		Long: `Train one stage of a PS-SR model. Run the stages in order, each starting
+from the previous stage's model (--init OUT_OF_PREVIOUS/model.safetensors):
+
+  pssr train autoencoder --data D --photos P --out runs/ae
+  pssr train base  --data D --photos P --init runs/ae/model.safetensors   --out runs/base
+  pssr train draft --data D --photos P --init runs/base/model.safetensors --out runs/draft
+
+Clips come from the frame folders and videos in --data and from pseudo-videos
+of the photographs in --photos (pans, zooms, sub-pixel jitter), degraded on
+the fly; held-out frames never enter training. Each run writes a checkpoint
+every --checkpoint-every steps (and on Ctrl-C), model.safetensors,
+loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"autoencoder", "base", "draft"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stage, err := trainer.ParseStage(args[0])
+			if err != nil {
+				return err
+			}
+			def := trainer.DefaultConfig(stage)
+			fs := cmd.Flags()
+			c.Stage = stage
+			if !fs.Changed("frames") {
+				c.Frames = def.Frames
+			}
+			if !fs.Changed("batch") {
+				c.Batch = def.Batch
+			}
+			if c.Preset, err = degrade.ParsePreset(preset); err != nil {
+				return err
+			}
+			if c.Model, err = model.Named(size); err != nil {
+				return err
+			}
+			c.Seed = seed
+			be, desc, err := backend.New(backendSpec, a.log)
+			if err != nil {
+				return err
+			}
+			defer be.Finalize()
+			a.log.Info("backend", "backend", desc)
+			return trainer.Run(cmd.Context(), be, c, a.log)
+		},
+	}
+	def := trainer.DefaultConfig(trainer.StageBase)
+	f := cmd.Flags()
+	f.StringVar(&c.Data, "data", "", "folder of frame folders and video files (split into train and validation by a fixed rule)")
+	f.StringVar(&c.Photos, "photos", "", "folder of photographs for pseudo-videos (optional)")
+	f.StringVar(&c.Val, "val", "", "folder of validation frames (default: the held-out frames of the split)")
+	f.StringVar(&c.Out, "out", "", "output folder (checkpoint, model, logs, loss curve)")
+	f.StringVar(&c.Init, "init", "", "model to start from (the previous stage's model.safetensors)")
+	f.StringVar(&size, "size", "tiny", "network sizes of a fresh model (autoencoder stage): tiny or small")
+	f.IntVar(&c.Steps, "steps", def.Steps, "optimizer steps")
+	f.IntVar(&c.Batch, "batch", def.Batch, "clips per step (default 8 for autoencoder, 4 otherwise)")
+	f.IntVar(&c.Frames, "frames", def.Frames, "frames per clip (default 1 for autoencoder, 4 otherwise)")
+	f.IntVar(&c.Crop, "crop", def.Crop, "ground-truth crop side in pixels")
+	f.Float64Var(&c.LR, "lr", def.LR, "peak learning rate (warm-up, cosine decay)")
+	f.Uint64Var(&seed, "seed", def.Seed, "seed for weights and batches")
+	f.IntVar(&c.Scale, "scale", def.Scale, "degradation scale factor: 2 or 4")
+	f.StringVar(&preset, "preset", string(def.Preset), "degradation: bicubic, realesrgan or realbasicvsr")
+	f.IntVar(&c.CheckpointEvery, "checkpoint-every", def.CheckpointEvery, "steps between checkpoints")
+	f.IntVar(&c.ValEvery, "val-every", def.ValEvery, "steps between validations")
+	f.IntVar(&c.LogEvery, "log-every", def.LogEvery, "steps between loss log lines")
+	f.BoolVar(&c.Resume, "resume", false, "continue exactly from --out/checkpoint.safetensors")
+	f.Float64Var(&c.PixelWeight, "pixel-weight", def.PixelWeight, "weight of the decoded pixel loss (base, draft)")
+	f.Float64Var(&c.SharpWeight, "sharp-weight", def.SharpWeight, "weight of the Laplacian sharpness loss (base, draft)")
+	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
+	return cmd
+}
