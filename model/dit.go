@@ -80,9 +80,9 @@ func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *N
 		}
 		x = block(ctx.In(fmt.Sprintf("block_%d", i)), cfg, x, cs, b, tt, i%2 == 1)
 	}
-	shift := Reshape(linear(ctx.In("final_shift"), cs, d, initZero), 1, 1, 1, d)
-	scale := Reshape(linear(ctx.In("final_scale"), cs, d, initZero), 1, 1, 1, d)
-	x = Add(Mul(layerNorm(ctx, x, false), OnePlus(scale)), shift)
+	shift := Reshape(linear(ctx.In("final_shift"), cs, d, initZero), d)
+	scale := Reshape(linear(ctx.In("final_scale"), cs, d, initZero), d)
+	x = addRow(mulRow(layerNorm(ctx, x, false), OnePlus(scale)), shift)
 	x = linear(ctx.In("head"), x, p*p*c, initZero)
 	x = cropGrid(x, gh, gw)
 	v := Reshape(depthToSpace(x, p), b, tt, h, w, c)
@@ -96,10 +96,10 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 	dims := x.Shape().Dimensions
 	n, GH, GW := dims[0], dims[1], dims[2]
 	mod := func(name string) *Node {
-		return Reshape(linear(ctx.In(name), cs, d, initZero), 1, 1, 1, d)
+		return Reshape(linear(ctx.In(name), cs, d, initZero), d)
 	}
 	modulate := func(y *Node, k string) *Node {
-		return Add(Mul(layerNorm(ctx, y, false), OnePlus(mod("scale_"+k))), mod("shift_"+k))
+		return addRow(mulRow(layerNorm(ctx, y, false), OnePlus(mod("scale_"+k))), mod("shift_"+k))
 	}
 
 	// Windowed spatial attention.
@@ -110,15 +110,16 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 	y = Reshape(y, n, GH/ws, ws, GW/ws, ws, d)
 	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
 	y = Reshape(y, n*(GH/ws)*(GW/ws), ws*ws, d)
-	pos := param(ctx.In("window_pos"), "emb", initNormal, 0.02, 1, ws*ws, d).ValueGraph(x.Graph())
-	y = attention(ctx.In("attn_s"), Add(y, pos), cfg.Heads)
+	pos := param(ctx.In("window_pos"), "emb", initNormal, 0.02, ws*ws, d).ValueGraph(x.Graph())
+	y = Reshape(addRow(Reshape(y, -1, ws*ws*d), Reshape(pos, ws*ws*d)), -1, ws*ws, d)
+	y = attention(ctx.In("attn_s"), y, cfg.Heads)
 	y = Reshape(y, n, GH/ws, GW/ws, ws, ws, d)
 	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
 	y = Reshape(y, n, GH, GW, d)
 	if shifted {
 		y = rollGrid(y, -ws/2, -ws/2)
 	}
-	x = Add(x, Mul(y, mod("gate_s")))
+	x = Add(x, mulRow(y, mod("gate_s")))
 
 	// Attention across the frames of the clip, at each token position.
 	if tt > 1 {
@@ -130,7 +131,7 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 		y = Reshape(y, b, GH*GW, tt, d)
 		y = TransposeAllDims(y, 0, 2, 1, 3)
 		y = Reshape(y, n, GH, GW, d)
-		x = Add(x, Mul(y, mod("gate_t")))
+		x = Add(x, mulRow(y, mod("gate_t")))
 	} else {
 		// Create the temporal parameters anyway so that single-frame graphs
 		// and clip graphs share one set of variables.
@@ -147,5 +148,5 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 	y = modulate(x, "m")
 	y = gelu(linear(ctx.In("fc1"), y, cfg.MLP, initNormal))
 	y = linear(ctx.In("fc2"), y, d, initNormal)
-	return Add(x, Mul(y, mod("gate_m")))
+	return Add(x, mulRow(y, mod("gate_m")))
 }

@@ -95,25 +95,25 @@ func linear(ctx *context.Context, x *Node, out int, kind initKind) *Node {
 	b := param(ctx, "b", initZero, 0, out).ValueGraph(g)
 	dims := x.Shape().Dimensions
 	flat := Reshape(x, -1, in)
-	y := Add(MatMul(flat, w), Reshape(b, 1, out))
+	y := addRow(matmul(flat, w), b)
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
 	return Reshape(y, outDims...)
 }
 
 // layerNorm normalises the last axis; affine adds a learned gain and offset.
 func layerNorm(ctx *context.Context, x *Node, affine bool) *Node {
-	mean := ReduceAndKeep(x, ReduceMean, -1)
-	xc := Sub(x, mean)
-	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)
-	y := Div(xc, Sqrt(AddScalar(variance, 1e-6)))
+	m, d := rowsOf(x)
+	flat := Reshape(x, m, d)
+	xc := Sub(flat, expandLast(meanLast(flat), d))
+	inv := Reciprocal(Sqrt(AddScalar(meanLast(Square(xc)), 1e-6)))
+	y := Reshape(Mul(xc, expandLast(inv, d)), x.Shape().Dimensions...)
 	if !affine {
 		return y
 	}
-	d := x.Shape().Dimensions[x.Rank()-1]
 	g := x.Graph()
 	gain := param(ctx, "gain", initOne, 0, d).ValueGraph(g)
 	bias := param(ctx, "bias", initZero, 0, d).ValueGraph(g)
-	return Add(Mul(y, lastAxis(gain, x.Rank())), lastAxis(bias, x.Rank()))
+	return addRow(mulRow(y, gain), bias)
 }
 
 // gelu is the tanh approximation of GELU.
@@ -134,9 +134,11 @@ func attention(ctx *context.Context, x *Node, heads int) *Node {
 	q := Reshape(linear(ctx.In("q"), x, d, initNormal), b, s, heads, hd)
 	k := Reshape(linear(ctx.In("k"), x, d, initNormal), b, s, heads, hd)
 	v := Reshape(linear(ctx.In("v"), x, d, initNormal), b, s, heads, hd)
-	logits := MulScalar(Einsum("bqhd,bkhd->bhqk", q, k), 1/math.Sqrt(float64(hd)))
+	// logits [b, heads, q, k]; o [b, heads, q, hd] -> [b, q, heads, hd].
+	logits := MulScalar(dotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
 	att := Softmax(logits, -1)
-	o := Einsum("bhqk,bkhd->bqhd", att, v)
+	o := dotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
+	o = TransposeAllDims(o, 0, 2, 1, 3)
 	return linear(ctx.In("o"), Reshape(o, b, s, d), d, initNormal)
 }
 
@@ -256,12 +258,14 @@ func timestepEmbedding(t *Node, dim int) *Node {
 
 func sqrtf(d int) float64 { return math.Sqrt(float64(d)) }
 
-// lastAxis reshapes a vector v [d] to rank r with v on the last axis.
-func lastAxis(v *Node, r int) *Node {
-	dims := make([]int, r)
-	for i := range dims {
-		dims[i] = 1
-	}
-	dims[r-1] = v.Shape().Dimensions[0]
-	return Reshape(v, dims...)
+
+// ShiftReplicate returns x [N, H, W, C] moved so that out(y, x) = in(y+dy, x+dx),
+// replicating edges. It is built on Gather, so it has gradients on every
+// backend (losses use it for image gradients).
+func ShiftReplicate(x *Node, dy, dx int) *Node {
+	d := x.Shape().Dimensions
+	h, w := d[1], d[2]
+	return remapGrid(x, h, w, func(y, xx int) (int, int) {
+		return min(max(y+dy, 0), h-1), min(max(xx+dx, 0), w-1)
+	})
 }

@@ -6,10 +6,10 @@ import (
 )
 
 // l1 is the mean absolute difference.
-func l1(a, b *Node) *Node { return ReduceAllMean(Abs(Sub(a, b))) }
+func l1(a, b *Node) *Node { return model.MeanAll(Abs(Sub(a, b))) }
 
 // mse is the mean squared difference.
-func mse(a, b *Node) *Node { return ReduceAllMean(Square(Sub(a, b))) }
+func mse(a, b *Node) *Node { return model.MeanAll(Square(Sub(a, b))) }
 
 // gradientLoss compares horizontal and vertical image gradients of pred and
 // target [N, H, W, C] with L1: it keeps edges and texture that a pixel loss

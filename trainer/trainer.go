@@ -431,7 +431,7 @@ func buildStep(be backends.Backend, m *model.Model, cfg Config) (*gctx.Exec, err
 			// what the base network starts from.
 			zl := model.Encode(ctx, mc.AE, lq4)
 			lqr := l1(model.Decode(ctx, mc.AE, zl, lq4), lq4)
-			reg := MulScalar(Add(ReduceAllMean(Square(z)), ReduceAllMean(Square(zl))), 1e-4)
+			reg := MulScalar(Add(model.MeanAll(Square(z)), model.MeanAll(Square(zl))), 1e-4)
 			loss = Add(Add(Add(pix, grad), MulScalar(lqr, 0.5)), reg)
 			terms = []*Node{pix, grad, lqr}
 		default:
