@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -88,6 +89,14 @@ type Config struct {
 	Resume bool
 	// PixelWeight and SharpWeight weigh the pixel and sharpness terms.
 	PixelWeight, SharpWeight float64
+	// MaxTime, when positive, bounds the run's wall time: after the first
+	// 20 steps the step count is lowered to what fits, so the learning-rate
+	// schedule still completes. The final step count is recorded in the
+	// checkpoint and model metadata.
+	MaxTime time.Duration
+	// PhotoDownscale is the factor photographs are shrunk by before crops
+	// (0: the dataset default of 2; 1 for photos already downscaled).
+	PhotoDownscale int
 }
 
 // DefaultConfig returns CPU-sized defaults for a stage.
@@ -228,7 +237,7 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	if err := split.Disjoint(); err != nil {
 		return err
 	}
-	opt := dataset.Options{HFlip: true, VFlip: true, Reverse: true, Cache: dataset.NewCache(1 << 30)}
+	opt := dataset.Options{HFlip: true, VFlip: true, Reverse: true, Cache: dataset.NewCache(1 << 30), Downscale: cfg.PhotoDownscale}
 	var sources []dataset.Source
 	for _, it := range split.Train {
 		s, err := it.Source(ctx, opt)
@@ -266,6 +275,7 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	m.Metadata["trainer.stage"] = string(cfg.Stage)
 	save := func(i int) error {
 		m.Metadata["trainer.step"] = strconv.Itoa(i)
+		m.Metadata["trainer.steps"] = strconv.Itoa(cfg.Steps)
 		m.Metadata["train."+string(cfg.Stage)+".steps"] = strconv.Itoa(i)
 		if err := m.SaveAll(ckptPath); err != nil {
 			return err
@@ -276,8 +286,11 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 		return PlotLoss(filepath.Join(cfg.Out, "loss.jsonl"), filepath.Join(cfg.Out, "loss.png"), string(cfg.Stage))
 	}
 
-	batches := prefetch(ctx, sources, cfg, start)
+	pctx, stopPrefetch := context.WithCancel(ctx)
+	defer stopPrefetch()
+	batches := prefetch(pctx, sources, cfg, start)
 	t0 := time.Now()
+	var tMeasure time.Time
 	var sum float64
 	var count int
 	terms := map[string]float64{}
@@ -305,6 +318,20 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 			return fmt.Errorf("trainer: step %d: %w", i, err)
 		}
 		loss := float64(out[0].Value().(float32))
+		if cfg.MaxTime > 0 {
+			// Measure after compilation and warm-up, then fit the plan.
+			switch i - start {
+			case 4:
+				tMeasure = time.Now()
+			case 24:
+				per := time.Since(tMeasure).Seconds() / 20
+				left := cfg.MaxTime.Seconds() - time.Since(t0).Seconds()
+				if fit := i + 1 + int(left/per); fit < cfg.Steps {
+					log.Info("--max-time: fewer steps", "steps", fit, "was", cfg.Steps, "s_per_step", fmt.Sprintf("%.3f", per))
+					cfg.Steps = max(fit, i+1)
+				}
+			}
+		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("trainer: loss is %v at step %d", loss, i)
 		}
@@ -363,14 +390,35 @@ type batch struct {
 	err    error
 }
 
-// prefetch makes batches in the background, one step ahead. The batch of
-// step i depends only on the seed and i, so a resumed run sees the same data.
+// prefetch makes batches in the background on several goroutines and
+// delivers them in step order. The batch of step i depends only on the seed
+// and i, so a resumed run sees the same data.
 func prefetch(ctx context.Context, sources []dataset.Source, cfg Config, start int) <-chan batch {
-	ch := make(chan batch, 1)
+	producers := max(1, runtime.GOMAXPROCS(0)/4)
+	ch := make(chan batch, producers)
+	slots := make([]chan batch, producers)
+	for p := range slots {
+		slots[p] = make(chan batch, 1)
+		go func(p int) {
+			for i := start + p; i < cfg.Steps; i += producers {
+				b := makeBatch(ctx, sources, cfg, i)
+				select {
+				case slots[p] <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(p)
+	}
 	go func() {
 		defer close(ch)
 		for i := start; i < cfg.Steps; i++ {
-			b := makeBatch(ctx, sources, cfg, i)
+			var b batch
+			select {
+			case b = <-slots[(i-start)%producers]:
+			case <-ctx.Done():
+				return
+			}
 			select {
 			case ch <- b:
 			case <-ctx.Done():
