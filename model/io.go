@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/pssr/pssr/weights"
@@ -60,26 +62,38 @@ func variablesFile(m *Model, vars []*context.Variable) (*weights.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model: read %s: %w", VariableName(v), err)
 		}
+		data, err := toFloat32(val)
+		if err != nil {
+			return nil, fmt.Errorf("model: save %s: %w", VariableName(v), err)
+		}
 		f.Tensors = append(f.Tensors, weights.Tensor{
-			Name: VariableName(v), DType: "F32", Shape: val.Shape().Dimensions,
-			Data: toFloat32(val),
+			Name: VariableName(v), DType: "F32", Shape: val.Shape().Dimensions, Data: data,
 		})
 	}
 	return f, nil
 }
 
-// toFloat32 copies a tensor's values as float32 (scalar counters of other
-// types included).
-func toFloat32(t *tensors.Tensor) []float32 {
-	switch x := t.Value().(type) {
-	case float32:
-		return []float32{x}
-	case int64:
-		return []float32{float32(x)}
-	case float64:
-		return []float32{float32(x)}
+// toFloat32 copies a tensor's values as float32: float32 tensors as they
+// are, float64 and int64 ones (step counters) converted. Other dtypes are
+// an error rather than a silently wrong checkpoint.
+func toFloat32(t *tensors.Tensor) ([]float32, error) {
+	switch t.DType() {
+	case dtypes.Float32:
+		return tensors.MustCopyFlatData[float32](t), nil
+	case dtypes.Float64:
+		return convertFlat(tensors.MustCopyFlatData[float64](t)), nil
+	case dtypes.Int64:
+		return convertFlat(tensors.MustCopyFlatData[int64](t)), nil
 	}
-	return tensors.MustCopyFlatData[float32](t)
+	return nil, fmt.Errorf("dtype %s cannot be saved as float32", t.DType())
+}
+
+func convertFlat[T float64 | int64](in []T) []float32 {
+	out := make([]float32, len(in))
+	for i, x := range in {
+		out[i] = float32(x)
+	}
+	return out
 }
 
 // Load reads a weights file, builds the model its config describes and sets
@@ -126,8 +140,8 @@ func (m *Model) SetWeights(f *weights.File, extra bool) error {
 		byName[VariableName(v)] = v
 	}
 	for _, t := range f.Tensors {
-		val := tensors.FromFlatDataAndDimensions(append([]float32(nil), t.Data...), t.Shape...)
 		if v, ok := byName[t.Name]; ok {
+			val := tensors.FromFlatDataAndDimensions(append([]float32(nil), t.Data...), t.Shape...)
 			if err := v.SetValue(val); err != nil {
 				return fmt.Errorf("set %s: %w", t.Name, err)
 			}
@@ -136,20 +150,56 @@ func (m *Model) SetWeights(f *weights.File, extra bool) error {
 		if !extra {
 			continue
 		}
-		scope, name := "/"+filepath.Dir(t.Name), filepath.Base(t.Name)
-		if strings.HasSuffix(t.Name, "global_step") || strings.HasSuffix(name, "_step") {
-			// Counters are int64 scalars in GoMLX's optimizers.
-			m.Ctx.InAbsPath(scope).VariableWithValue(name, int64(t.Data[0]))
-			continue
+		if err := m.setExtra(t); err != nil {
+			return err
 		}
-		if v := m.Ctx.GetVariableByScopeAndName(scope, name); v != nil {
-			if err := v.SetValue(val); err != nil {
-				return fmt.Errorf("set %s: %w", t.Name, err)
-			}
-			continue
-		}
-		m.Ctx.InAbsPath(scope).VariableWithValue(name, val)
 	}
+	return nil
+}
+
+// setExtra sets (or creates) a variable of a checkpoint that is not a
+// network variable: optimizer state and counters. Files store every tensor
+// as float32; a variable that already exists keeps its dtype, and a new
+// one is float32 unless it is a step counter, which GoMLX's optimizers and
+// training loop keep as an int64 scalar ("global_step" at the root and in
+// the optimizer's scope, "train_last_global_step"). Counters are exact up
+// to 2^24 steps. Optimizer state is never trainable.
+func (m *Model) setExtra(t weights.Tensor) error {
+	scope, name := "/", t.Name
+	if i := strings.LastIndex(t.Name, "/"); i >= 0 {
+		scope, name = "/"+t.Name[:i], t.Name[i+1:]
+	}
+	dtype := dtypes.Float32
+	v := m.Ctx.GetVariableByScopeAndName(scope, name)
+	if v != nil {
+		dtype = v.Shape().DType
+		if !slices.Equal(v.Shape().Dimensions, t.Shape) {
+			return fmt.Errorf("set %s: shape %v in file, %v in the model", t.Name, t.Shape, v.Shape().Dimensions)
+		}
+	} else if strings.HasSuffix(name, "_step") && len(t.Shape) == 0 {
+		dtype = dtypes.Int64
+	}
+	var val *tensors.Tensor
+	switch dtype {
+	case dtypes.Float32:
+		val = tensors.FromFlatDataAndDimensions(append([]float32(nil), t.Data...), t.Shape...)
+	case dtypes.Int64:
+		data := make([]int64, len(t.Data))
+		for i, x := range t.Data {
+			data[i] = int64(x)
+		}
+		val = tensors.FromFlatDataAndDimensions(data, t.Shape...)
+	default:
+		return fmt.Errorf("set %s: cannot restore a %s variable from a float32 tensor", t.Name, dtype)
+	}
+	if v == nil {
+		m.Ctx.InAbsPath(scope).VariableWithValue(name, val).SetTrainable(false)
+		return nil
+	}
+	if err := v.SetValue(val); err != nil {
+		return fmt.Errorf("set %s: %w", t.Name, err)
+	}
+	v.SetTrainable(false)
 	return nil
 }
 

@@ -10,6 +10,7 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -97,6 +98,12 @@ type Config struct {
 	// PhotoDownscale is the factor photographs are shrunk by before crops
 	// (0: the dataset default of 2; 1 for photos already downscaled).
 	PhotoDownscale int
+
+	// beforeStep and beforeValidate, when set (by tests), are called at the
+	// start of every step (before the cancellation check) and before every
+	// validation, with the number of steps done: cancelling the context
+	// there interrupts the run at a known point.
+	beforeStep, beforeValidate func(step int)
 }
 
 // DefaultConfig returns CPU-sized defaults for a stage.
@@ -208,6 +215,17 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 			return fmt.Errorf("trainer: checkpoint %s is of stage %q, not %q", ckptPath, f.Metadata["trainer.stage"], cfg.Stage)
 		}
 		start, _ = strconv.Atoi(f.Metadata["trainer.step"])
+		if planned := f.Metadata["trainer.steps"]; planned != "" && planned != strconv.Itoa(cfg.Steps) {
+			log.Warn("--steps differs from the interrupted run's: the learning-rate schedule changes, the resume is not exact",
+				"steps", cfg.Steps, "checkpoint_steps", planned)
+		}
+		// Log lines written after the checkpoint (a run killed without
+		// saving) are redone: drop them so steps stay increasing.
+		for _, name := range []string{"loss.jsonl", "val.jsonl"} {
+			if err := truncateLog(filepath.Join(cfg.Out, name), start); err != nil {
+				return fmt.Errorf("trainer: --resume: %w", err)
+			}
+		}
 		log.Info("resumed", "checkpoint", ckptPath, "step", start)
 	case cfg.Init != "":
 		if m, err = model.Load(be, cfg.Init); err != nil {
@@ -295,6 +313,9 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	var count int
 	terms := map[string]float64{}
 	for i := start; i < cfg.Steps; i++ {
+		if cfg.beforeStep != nil {
+			cfg.beforeStep(i)
+		}
 		var b batch
 		select {
 		case <-ctx.Done():
@@ -353,7 +374,18 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 			clear(terms)
 		}
 		if (i+1)%cfg.ValEvery == 0 || i+1 == cfg.Steps {
+			if cfg.beforeValidate != nil {
+				cfg.beforeValidate(i + 1)
+			}
 			vr, err := validate(ctx, m, cfg, val)
+			if err != nil && ctx.Err() != nil {
+				// Interrupted during validation: step i is done, keep it.
+				log.Info("interrupted: saving checkpoint", "step", i+1)
+				if err := save(i + 1); err != nil {
+					return err
+				}
+				return ctx.Err()
+			}
 			if err != nil {
 				return err
 			}
@@ -370,6 +402,42 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	}
 	log.Info("done", "steps", cfg.Steps, "wall", time.Since(t0).Round(time.Second).String(), "out", cfg.Out)
 	return nil
+}
+
+// truncateLog drops the lines of a JSON-lines log (loss.jsonl, val.jsonl)
+// whose step is past step, and lines that do not parse (a line cut short
+// by a kill). A missing log is fine.
+func truncateLog(path string, step int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep []byte
+	dropped := false
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r struct {
+			Step *int `json:"step"`
+		}
+		if json.Unmarshal(line, &r) != nil || r.Step == nil || *r.Step > step || line[len(line)-1] != '\n' {
+			dropped = true
+			continue
+		}
+		keep = append(keep, line...)
+	}
+	if !dropped {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, keep, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // termNames lists the loss terms each stage reports, in graph output order.
