@@ -95,6 +95,13 @@ type Config struct {
 	// schedule still completes. The final step count is recorded in the
 	// checkpoint and model metadata.
 	MaxTime time.Duration
+	// Trainable, when set, lists the variable scopes to train instead of
+	// the stage's own network (e.g. "ae/dec" fine-tunes the decoder on the
+	// base network's predictions, with the base frozen).
+	Trainable []string
+	// VideoWeight, when positive, is the share of clips drawn from real
+	// videos and frame folders; the photographs share the rest.
+	VideoWeight float64
 	// PhotoDownscale is the factor photographs are shrunk by before crops
 	// (0: the dataset default of 2; 1 for photos already downscaled).
 	PhotoDownscale int
@@ -244,7 +251,14 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 		log.Info("draft initialised from the base", "variables", n, "kept_blocks", fmt.Sprint(m.Config.KeptBlocks()))
 	}
 	scope := map[Stage]string{StageAutoencoder: model.ScopeAE, StageBase: model.ScopeBase, StageDraft: model.ScopeDraft}[cfg.Stage]
-	m.SetTrainable(scope)
+	trainable := []string{scope}
+	if len(cfg.Trainable) > 0 {
+		trainable = cfg.Trainable
+	}
+	m.SetTrainable(trainable...)
+	if n := m.NumParameters(""); n > 0 && countTrainable(m) == 0 {
+		return fmt.Errorf("trainer: --trainable %v matches no network variable", trainable)
+	}
 	log.Info("training", "stage", cfg.Stage, "parameters", m.NumParameters(scope), "steps", cfg.Steps, "from", start)
 
 	// Data.
@@ -257,12 +271,14 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	}
 	opt := dataset.Options{HFlip: true, VFlip: true, Reverse: true, Cache: dataset.NewCache(1 << 30), Downscale: cfg.PhotoDownscale}
 	var sources []dataset.Source
+	var isVideo []bool
 	for _, it := range split.Train {
 		s, err := it.Source(ctx, opt)
 		if err != nil {
 			return fmt.Errorf("trainer: data %s: %w", it.Name, err)
 		}
 		sources = append(sources, s)
+		isVideo = append(isVideo, it.Kind != dataset.KindPhoto)
 	}
 	if len(sources) == 0 {
 		return fmt.Errorf("trainer: no training data in --data %q / --photos %q", cfg.Data, cfg.Photos)
@@ -306,7 +322,8 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 
 	pctx, stopPrefetch := context.WithCancel(ctx)
 	defer stopPrefetch()
-	batches := prefetch(pctx, sources, cfg, start)
+	weights := sourceWeights(isVideo, cfg.VideoWeight)
+	batches := prefetch(pctx, sources, weights, cfg, start)
 	t0 := time.Now()
 	var tMeasure time.Time
 	var sum float64
@@ -461,7 +478,7 @@ type batch struct {
 // prefetch makes batches in the background on several goroutines and
 // delivers them in step order. The batch of step i depends only on the seed
 // and i, so a resumed run sees the same data.
-func prefetch(ctx context.Context, sources []dataset.Source, cfg Config, start int) <-chan batch {
+func prefetch(ctx context.Context, sources []dataset.Source, weights []float64, cfg Config, start int) <-chan batch {
 	producers := max(1, runtime.GOMAXPROCS(0)/4)
 	ch := make(chan batch, producers)
 	slots := make([]chan batch, producers)
@@ -469,7 +486,7 @@ func prefetch(ctx context.Context, sources []dataset.Source, cfg Config, start i
 		slots[p] = make(chan batch, 1)
 		go func(p int) {
 			for i := start + p; i < cfg.Steps; i += producers {
-				b := makeBatch(ctx, sources, cfg, i)
+				b := makeBatch(ctx, sources, weights, cfg, i)
 				select {
 				case slots[p] <- b:
 				case <-ctx.Done():
@@ -497,9 +514,43 @@ func prefetch(ctx context.Context, sources []dataset.Source, cfg Config, start i
 	return ch
 }
 
-func makeBatch(ctx context.Context, sources []dataset.Source, cfg Config, step int) batch {
+// sourceWeights gives real videos together the share videoWeight of the
+// clips and the photographs the rest (nil: every source equally likely).
+func sourceWeights(isVideo []bool, videoWeight float64) []float64 {
+	nv := 0
+	for _, v := range isVideo {
+		if v {
+			nv++
+		}
+	}
+	if videoWeight <= 0 || nv == 0 || nv == len(isVideo) {
+		return nil
+	}
+	w := make([]float64, len(isVideo))
+	for i, v := range isVideo {
+		if v {
+			w[i] = videoWeight / float64(nv)
+		} else {
+			w[i] = (1 - videoWeight) / float64(len(isVideo)-nv)
+		}
+	}
+	return w
+}
+
+// countTrainable counts the trainable network variables.
+func countTrainable(m *model.Model) int {
+	n := 0
+	for _, v := range m.NetworkVariables() {
+		if v.Trainable {
+			n++
+		}
+	}
+	return n
+}
+
+func makeBatch(ctx context.Context, sources []dataset.Source, weights []float64, cfg Config, step int) batch {
 	s, err := dataset.NewSampler(dataset.SamplerConfig{
-		Sources: sources, Preset: cfg.Preset, Scale: cfg.Scale, Seed: cfg.Seed*1_000_003 + uint64(step),
+		Sources: sources, Weights: weights, Preset: cfg.Preset, Scale: cfg.Scale, Seed: cfg.Seed*1_000_003 + uint64(step),
 	})
 	if err != nil {
 		return batch{err: err}
