@@ -69,9 +69,9 @@ type Config struct {
 // Tiny returns the configuration of pssr-tiny, the CPU-sized default model.
 func Tiny() Config {
 	return Config{
-		Name: "pssr-tiny",
-		AE:   AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3},
-		DiT:  DiTConfig{Patch: 2, Width: 128, Blocks: 6, Heads: 4, MLP: 256, Window: 4, TimeDim: 64},
+		Name:  "pssr-tiny",
+		AE:    AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3},
+		DiT:   DiTConfig{Patch: 2, Width: 128, Blocks: 6, Heads: 4, MLP: 256, Window: 4, TimeDim: 64},
 		Draft: DraftConfig{KSelect: 1.5},
 	}
 }

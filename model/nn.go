@@ -6,8 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -257,7 +257,6 @@ func timestepEmbedding(t *Node, dim int) *Node {
 }
 
 func sqrtf(d int) float64 { return math.Sqrt(float64(d)) }
-
 
 // ShiftReplicate returns x [N, H, W, C] moved so that out(y, x) = in(y+dy, x+dx),
 // replicating edges. It is built on Gather, so it has gradients on every

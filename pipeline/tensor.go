@@ -31,4 +31,3 @@ func TensorToFrames(t *tensors.Tensor) []*frame.Image {
 	}
 	return out
 }
-

@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/model"
+)
+
+// benchModel returns pssr-tiny with random weights: speed and memory depend
+// only on the sizes, not on the values (a random-weight fixture).
+func benchModel(b *testing.B) *model.Model {
+	be, err := backends.NewWithConfig("go:ops_sequential")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(be.Finalize)
+	m, err := model.New(be, model.Tiny(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func streamFrames(u *Upscaler, n, w, h int) (int, error) {
+	src := testClip(1, w, h)[0]
+	i, out := 0, 0
+	err := u.Run(context.Background(), func() (*frame.Image, error) {
+		if i == n {
+			return nil, io.EOF
+		}
+		i++
+		return src, nil
+	}, func(*frame.Image) error { out++; return nil })
+	return out, err
+}
+
+// BenchmarkUpscale180x144 measures frames per second of upscaling 180x144
+// to 720x576 (x4) on the pure-Go backend for base only, base + 3 draft steps
+// + fusion, and the base network at all four timesteps; 8 frames per run in
+// one temporal window, whole frames (no tiles).
+func BenchmarkUpscale180x144(b *testing.B) {
+	m := benchModel(b)
+	const frames = 8
+	for _, mode := range []Mode{ModeBase, ModePSSR, ModeBase4Step} {
+		b.Run(string(mode), func(b *testing.B) {
+			opt := DefaultOptions()
+			opt.Mode, opt.Tile, opt.WindowT, opt.OverlapT = mode, 0, frames, 0
+			u, err := New(m, opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := streamFrames(u, frames, 180, 144); err != nil { // compile and warm up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := streamFrames(u, frames, 180, 144); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(frames*b.N)/b.Elapsed().Seconds(), "frames/s")
+		})
+	}
+}
+
+// BenchmarkPeakMemory streams 30 and 300 frames (64x48 to 256x192, pssr
+// mode, default windows of 33 frames overlapping by 16) and reports the
+// process's peak resident memory; it should not grow with the length.
+func BenchmarkPeakMemory(b *testing.B) {
+	m := benchModel(b)
+	for _, n := range []int{30, 300} {
+		b.Run(fmt.Sprintf("frames=%d", n), func(b *testing.B) {
+			u, err := New(m, DefaultOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < b.N; i++ {
+				runtime.GC()
+				resetPeak()
+				out, err := streamFrames(u, n, 64, 48)
+				if err != nil || out != n {
+					b.Fatalf("%d frames out of %d: %v", out, n, err)
+				}
+			}
+			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-MiB")
+		})
+	}
+}
+
+// resetPeak resets the kernel's peak-RSS counter (VmHWM) of this process.
+func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS reads VmHWM from /proc/self/status, in bytes (0 if unavailable).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
