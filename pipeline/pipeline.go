@@ -114,7 +114,7 @@ func (o Options) Validate() error {
 		return err
 	}
 	if err := o.FuseParams.Validate(); err != nil {
-		return err
+		return fmt.Errorf("pipeline: frequency update flags (--alpha, --fc, --order, --border): %w", err)
 	}
 	if o.WindowT < 1 || o.WindowT > 1024 {
 		return fmt.Errorf("pipeline: --window-t %d out of range [1, 1024]", o.WindowT)

@@ -41,7 +41,7 @@ high-frequency detail from the draft (--fuse final, as released, or per-step,
 as in the paper). Long videos run in overlapping windows of --window-t frames
 and large frames in overlapping tiles of --tile pixels, so memory stays
 bounded. OUT is written to a temporary file and renamed when complete.`,
-		Example: `  pssr upscale testdata/clip.mp4 clip-x4.mp4
+		Example: `  pssr upscale testdata/sample.mp4 sample-x4.mp4
   pssr upscale in.mkv out.mkv --scale 2 --codec ffv1
   pssr upscale frames/ out/ --codec png --draft-steps 1 --fuse per-step`,
 		Args: cobra.ExactArgs(2),
