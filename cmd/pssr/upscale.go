@@ -60,6 +60,12 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if opt.Plan, err = schedule.PlanWithDrafts(draftSteps); err != nil {
 				return fmt.Errorf("--draft-steps: %w", err)
 			}
+			if cmd.Flags().Changed("draft-timesteps") {
+				opt.Plan.Draft = draftTimesteps
+				if err := opt.Plan.Validate(); err != nil {
+					return fmt.Errorf("--draft-timesteps: %w", err)
+				}
+			}
 			if err := opt.Validate(); err != nil {
 				return err
 			}
@@ -130,6 +136,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.StringVar(&modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled models/pssr-tiny-x4.safetensors)")
 	f.StringVar(&mode, "mode", string(opt.Mode), "pssr, pssr-nofuse, base (one step) or base-4step (the base network at every timestep)")
 	f.IntVar(&draftSteps, "draft-steps", len(opt.Plan.Draft), "draft steps after the base step (3 gives 599, 499, 399)")
+	f.IntSliceVar(&draftTimesteps, "draft-timesteps", nil, "explicit draft timesteps, decreasing, below the base's 699 (overrides --draft-steps), e.g. 599,499,399")
 	f.StringVar(&fuse, "fuse", string(opt.Fuse), "frequency update: final (base vs last draft), per-step, or off")
 	f.Float64Var(&opt.FuseParams.Alpha, "alpha", opt.FuseParams.Alpha, "strength of the draft's high-frequency band, 0 to 2")
 	f.Float64Var(&opt.FuseParams.Fc, "fc", opt.FuseParams.Fc, "Butterworth cut-off in normalised frequency, in (0, 0.7072]")
