@@ -24,6 +24,7 @@ func newUpscaleCmd(a *app) *cobra.Command {
 		modelPath, backendSpec string
 		mode, fuse             string
 		draftSteps             int
+		draftTimesteps         []int
 	)
 	cmd := &cobra.Command{
 		Use:   "upscale IN OUT",
