@@ -24,7 +24,7 @@ func testRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 2)) }
 
 func testImage(t testing.TB) *frame.Image {
 	t.Helper()
-	m, err := loadImage(filepath.Join(testFrames, "f001.png"))
+	m, err := frame.Load(filepath.Join(testFrames, "f001.png"))
 	if err != nil {
 		t.Fatal(err)
 	}

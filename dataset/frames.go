@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
-	_ "image/jpeg" // JPEG decoding for loadImage
-	_ "image/png"  // PNG decoding for loadImage
+	_ "image/jpeg" // JPEG decoding for imageSize
+	_ "image/png"  // PNG decoding for imageSize
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/pssr/pssr/frame"
 )
 
 // ErrNoFrames means a folder holds no PNG or JPEG images.
@@ -97,38 +94,6 @@ func digitPrefix(s string) int {
 		n++
 	}
 	return n
-}
-
-// loadImage decodes a PNG or JPEG file into a frame, converting YCbCr
-// (JPEG) pictures without going through the generic colour model.
-func loadImage(path string) (*frame.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
-	}
-	yc, ok := img.(*image.YCbCr)
-	if !ok {
-		return frame.FromImage(img), nil
-	}
-	b := yc.Rect
-	out := frame.New(b.Dx(), b.Dy())
-	for y := 0; y < out.H; y++ {
-		for x := 0; x < out.W; x++ {
-			yi := yc.YOffset(b.Min.X+x, b.Min.Y+y)
-			ci := yc.COffset(b.Min.X+x, b.Min.Y+y)
-			r, g, bl := color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
-			o := (y*out.W + x) * 3
-			out.Pix[o] = float32(r) / 255
-			out.Pix[o+1] = float32(g) / 255
-			out.Pix[o+2] = float32(bl) / 255
-		}
-	}
-	return out, nil
 }
 
 // imageSize reads the size of a PNG or JPEG file from its header.

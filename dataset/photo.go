@@ -251,7 +251,7 @@ func (p *PhotoSource) downscale() int {
 }
 
 func (p *PhotoSource) decode() (*frame.Image, error) {
-	m, err := loadImage(p.path)
+	m, err := frame.Load(p.path)
 	if err != nil {
 		return nil, fmt.Errorf("photo source: %w", err)
 	}

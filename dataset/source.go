@@ -177,7 +177,7 @@ func (s *FrameSource) Len() int { return len(s.paths) }
 func (s *FrameSource) Size() (w, h int) { return s.w, s.h }
 
 func (s *FrameSource) load(i int) (*frame.Image, error) {
-	m, err := loadImage(s.paths[i])
+	m, err := frame.Load(s.paths[i])
 	if err != nil {
 		return nil, fmt.Errorf("frame source %s: %w", s.name, err)
 	}

@@ -3,8 +3,6 @@ package degrade
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/color"
 	"image/jpeg"
 
 	"github.com/pssr/pssr/frame"
@@ -22,28 +20,5 @@ func JPEG(m *frame.Image, quality int) (*frame.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jpeg decode: %w", err)
 	}
-	return fromDecoded(img), nil
-}
-
-// fromDecoded converts a decoded JPEG to a frame, with a fast path for the
-// YCbCr images the decoder returns for colour input.
-func fromDecoded(img image.Image) *frame.Image {
-	yc, ok := img.(*image.YCbCr)
-	if !ok {
-		return frame.FromImage(img)
-	}
-	b := yc.Rect
-	out := frame.New(b.Dx(), b.Dy())
-	for y := 0; y < out.H; y++ {
-		for x := 0; x < out.W; x++ {
-			yi := yc.YOffset(b.Min.X+x, b.Min.Y+y)
-			ci := yc.COffset(b.Min.X+x, b.Min.Y+y)
-			r, g, bb := color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
-			o := (y*out.W + x) * 3
-			out.Pix[o] = float32(r) / 255
-			out.Pix[o+1] = float32(g) / 255
-			out.Pix[o+2] = float32(bb) / 255
-		}
-	}
-	return out
+	return frame.FromImage(img), nil
 }

@@ -103,29 +103,28 @@ func (m *Image) ToRGB24(dst []byte) []byte {
 }
 
 // FromImage converts any image.Image to an Image (alpha is ignored).
+// NRGBA, RGBA and YCbCr (what the JPEG decoder returns for colour pictures)
+// are converted directly; other types go through color.NRGBAModel.
 func FromImage(src image.Image) *Image {
 	b := src.Bounds()
 	m := New(b.Dx(), b.Dy())
 	switch s := src.(type) {
 	case *image.NRGBA:
-		for y := 0; y < m.H; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < m.W; x++ {
-				o := (y*m.W + x) * 3
-				m.Pix[o] = float32(row[4*x]) / 255
-				m.Pix[o+1] = float32(row[4*x+1]) / 255
-				m.Pix[o+2] = float32(row[4*x+2]) / 255
-			}
-		}
+		m.from4(s.Pix, s.Stride)
 		return m
 	case *image.RGBA:
+		m.from4(s.Pix, s.Stride)
+		return m
+	case *image.YCbCr:
 		for y := 0; y < m.H; y++ {
-			row := s.Pix[y*s.Stride:]
 			for x := 0; x < m.W; x++ {
+				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bl := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
 				o := (y*m.W + x) * 3
-				m.Pix[o] = float32(row[4*x]) / 255
-				m.Pix[o+1] = float32(row[4*x+1]) / 255
-				m.Pix[o+2] = float32(row[4*x+2]) / 255
+				m.Pix[o] = float32(r) / 255
+				m.Pix[o+1] = float32(g) / 255
+				m.Pix[o+2] = float32(bl) / 255
 			}
 		}
 		return m
@@ -140,6 +139,20 @@ func FromImage(src image.Image) *Image {
 		}
 	}
 	return m
+}
+
+// from4 fills m from 4-byte-per-pixel samples laid out R, G, B, A (the
+// layout of image.NRGBA and image.RGBA), ignoring A.
+func (m *Image) from4(pix []uint8, stride int) {
+	for y := 0; y < m.H; y++ {
+		row := pix[y*stride:]
+		for x := 0; x < m.W; x++ {
+			o := (y*m.W + x) * 3
+			m.Pix[o] = float32(row[4*x]) / 255
+			m.Pix[o+1] = float32(row[4*x+1]) / 255
+			m.Pix[o+2] = float32(row[4*x+2]) / 255
+		}
+	}
 }
 
 // ToNRGBA converts m to an 8-bit opaque image.NRGBA.

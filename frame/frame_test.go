@@ -1,0 +1,46 @@
+package frame
+
+import (
+	"image"
+	"math"
+	"testing"
+)
+
+// opaque hides an image's concrete type, so FromImage takes its generic
+// colour-model path.
+type opaque struct{ image.Image }
+
+func TestFromImageYCbCrMatchesColorModel(t *testing.T) {
+	// Odd sizes, so the last column and row share chroma samples with the
+	// one before under 4:2:0.
+	yc := image.NewYCbCr(image.Rect(0, 0, 7, 5), image.YCbCrSubsampleRatio420)
+	for y := 0; y < 5; y++ {
+		for x := 0; x < 7; x++ {
+			yc.Y[yc.YOffset(x, y)] = uint8(16 + 31*x + 17*y)
+		}
+	}
+	for i := range yc.Cb {
+		yc.Cb[i] = uint8(40 + 53*i)
+		yc.Cr[i] = uint8(220 - 37*i)
+	}
+	cases := map[string]image.Image{
+		"whole": yc,
+		"sub":   yc.SubImage(image.Rect(1, 1, 6, 4)),
+	}
+	for name, src := range cases {
+		if _, ok := src.(*image.YCbCr); !ok {
+			t.Fatalf("%s: %T, want *image.YCbCr", name, src)
+		}
+		fast := FromImage(src)
+		slow := FromImage(opaque{src})
+		if !SameSize(fast, slow) || fast.W != src.Bounds().Dx() || fast.H != src.Bounds().Dy() {
+			t.Fatalf("%s: sizes %dx%d and %dx%d for %v", name, fast.W, fast.H, slow.W, slow.H, src.Bounds())
+		}
+		for i := range fast.Pix {
+			if d := math.Abs(float64(fast.Pix[i] - slow.Pix[i])); d > 1.0/255+1e-6 {
+				t.Errorf("%s: sample %d: fast %v, colour model %v (diff %v > 1/255)",
+					name, i, fast.Pix[i]*255, slow.Pix[i]*255, d*255)
+			}
+		}
+	}
+}
