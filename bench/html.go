@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/atomicfile"
 )
 
 // CropZoom is the nearest-neighbour enlargement of the crops that WriteHTML
@@ -91,7 +92,7 @@ func (r *Report) WriteHTML(dir string) error {
 		Region: fmt.Sprintf("frame %d, x %d..%d, y %d..%d of the upscaled frame, enlarged %dx",
 			r.CropFrame, r.CropRect.Min.X, r.CropRect.Max.X-1, r.CropRect.Min.Y, r.CropRect.Max.Y-1, CropZoom),
 	}
-	return writeAtomic(filepath.Join(dir, HTMLFile), func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, HTMLFile), func(w io.Writer) error {
 		return pageTemplate.Execute(w, data)
 	})
 }
@@ -145,7 +146,7 @@ func (r *Report) writePlot(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = writeAtomic(path, func(w io.Writer) error {
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		_, err := wt.WriteTo(w)
 		return err
 	})

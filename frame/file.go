@@ -5,8 +5,10 @@ import (
 	"image"
 	_ "image/jpeg" // decoder registration for Load
 	"image/png"
+	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/pssr/pssr/internal/atomicfile"
 )
 
 // Load reads a PNG or JPEG file.
@@ -24,25 +26,14 @@ func Load(path string) (*Image, error) {
 }
 
 // SavePNG writes m as an 8-bit PNG, through a temporary file renamed on
-// success, so a failure never leaves a partial file at path.
+// success (atomicfile.Write), so a failure never leaves a partial file at
+// path.
 func SavePNG(path string, m *Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(tmp, m.ToNRGBA()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		if err := enc.Encode(w, m.ToNRGBA()); err != nil {
+			return fmt.Errorf("encode %s: %w", path, err)
+		}
+		return nil
+	})
 }

@@ -4,16 +4,18 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/pssr/pssr/internal/atomicfile"
 )
 
 // PlotLoss reads a loss.jsonl log and draws the loss curve to a PNG
-// (written to a temporary file and renamed).
+// (written to a temporary file and renamed, atomicfile.Write).
 func PlotLoss(logPath, pngPath, title string) error {
 	f, err := os.Open(logPath)
 	if err != nil {
@@ -40,9 +42,12 @@ func PlotLoss(logPath, pngPath, title string) error {
 		return err
 	}
 	p.Add(line, plotter.NewGrid())
-	tmp := filepath.Join(filepath.Dir(pngPath), "."+filepath.Base(pngPath)+".tmp.png")
-	if err := p.Save(8*vg.Inch, 4*vg.Inch, tmp); err != nil {
+	img, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, pngPath)
+	return atomicfile.Write(pngPath, func(w io.Writer) error {
+		_, err := img.WriteTo(w)
+		return err
+	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pssr/pssr/internal/atomicfile"
 	"github.com/pssr/pssr/metrics"
 	"github.com/pssr/pssr/progress"
 	"github.com/pssr/pssr/video"
@@ -143,13 +144,13 @@ the temporal ones always use luma. --crop pixels are left out at every border.`,
 				return fmt.Errorf("GT %q: %w", gt, video.ErrNoFrames)
 			}
 			if csvPath != "" {
-				if err := writeFileAtomic(csvPath, func(w io.Writer) error { return metrics.WriteCSV(w, scores) }); err != nil {
+				if err := atomicfile.Write(csvPath, func(w io.Writer) error { return metrics.WriteCSV(w, scores) }); err != nil {
 					return fmt.Errorf("--csv: %w", err)
 				}
 			}
 			if jsonPath != "" {
 				rep := evalReport{GT: gt, Pred: pred, Summary: sum}
-				err := writeFileAtomic(jsonPath, func(w io.Writer) error {
+				err := atomicfile.Write(jsonPath, func(w io.Writer) error {
 					enc := json.NewEncoder(w)
 					enc.SetIndent("", "  ")
 					return enc.Encode(rep)

@@ -1,14 +1,12 @@
 package main
 
 // Helpers shared by the commands: the output-video flags and the checks and
-// writer setup behind them, atomic report files, and flag-error formatting.
+// writer setup behind them, and flag-error formatting.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -193,39 +191,4 @@ func checkOutputDir(flag, path string) error {
 		return fmt.Errorf("%s %q is a folder", flag, path)
 	}
 	return nil
-}
-
-// writeFileAtomic writes a file through write into a temporary file next to
-// path and renames it into place, so path holds either its old content or
-// the complete new one, never a partial file.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
