@@ -1,39 +1,21 @@
 package flow
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "github.com/pssr/pssr/internal/parallel"
 
-// parallel calls fn on disjoint row ranges [y0, y1) covering [0, n), from up
-// to workers goroutines. Rows are handed out in small chunks so that uneven
-// progress on shared cores is balanced.
-func parallel(n, workers int, fn func(y0, y1 int)) {
+// forRows calls fn on disjoint row ranges [y0, y1) covering [0, n), from up
+// to workers goroutines (parallel.Rows). Rows are handed out in small chunks
+// (about eight per worker) so that uneven progress on shared cores is
+// balanced; fewer than 8 rows run on the calling goroutine.
+func forRows(n, workers int, fn func(y0, y1 int)) {
 	if n <= 0 {
 		return
 	}
-	if workers > n {
-		workers = n
-	}
+	workers = min(workers, n)
 	if workers <= 1 || n < 8 {
 		fn(0, n)
 		return
 	}
-	chunk := max(1, n/(workers*8))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				y0 := int(next.Add(int64(chunk))) - chunk
-				if y0 >= n {
-					return
-				}
-				fn(y0, min(y0+chunk, n))
-			}
-		})
-	}
-	wg.Wait()
+	parallel.Rows(n, max(1, n/(workers*8)), workers, fn)
 }
 
 // vconvRow writes into dst row y of the vertical convolution of the w x h
@@ -100,7 +82,7 @@ func hconv(dst, src []float32, k []float32, r int) {
 // gradients writes the Scharr derivatives of p (normalised to intensity per
 // pixel) into gx and gy, replicating the border.
 func gradients(p []float32, w, h int, gx, gy []float32, workers int) {
-	parallel(h, workers, func(y0, y1 int) {
+	forRows(h, workers, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			ru := p[max(y-1, 0)*w:][:w]
 			rc := p[y*w:][:w]
@@ -142,7 +124,7 @@ func downsample(c plane, workers int) plane {
 	cw, ch := (w+1)/2, (h+1)/2
 	// Horizontal pass at even columns only: h x cw.
 	tmp := make([]float32, cw*h)
-	parallel(h, workers, func(y0, y1 int) {
+	forRows(h, workers, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			src := c.pix[y*w:][:w]
 			dst := tmp[y*cw:][:cw]
@@ -158,7 +140,7 @@ func downsample(c plane, workers int) plane {
 		}
 	})
 	out := make([]float32, cw*ch)
-	parallel(ch, workers, func(j0, j1 int) {
+	forRows(ch, workers, func(j0, j1 int) {
 		for j := j0; j < j1; j++ {
 			dst := out[j*cw:][:cw]
 			y := 2 * j
@@ -179,7 +161,7 @@ func downsample(c plane, workers int) plane {
 // lies at coarse x/2) and doubles it.
 func upsampleFlow(f []float32, cw, ch, w, h, workers int) []float32 {
 	out := make([]float32, w*h)
-	parallel(h, workers, func(y0, y1 int) {
+	forRows(h, workers, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			for x := 0; x < w; x++ {
 				out[y*w+x] = 2 * bilinear(f, cw, ch, float32(x)/2, float32(y)/2)
@@ -193,7 +175,7 @@ func upsampleFlow(f []float32, cw, ch, w, h, workers int) []float32 {
 func median3(p []float32, w, h, workers int) {
 	src := make([]float32, len(p))
 	copy(src, p)
-	parallel(h, workers, func(y0, y1 int) {
+	forRows(h, workers, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			ru := src[max(y-1, 0)*w:][:w]
 			rc := src[y*w:][:w]

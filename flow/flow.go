@@ -190,7 +190,7 @@ func refine(i0, i1 []float32, w, h int, u, v []float32, win []float32, opt Optio
 
 	for it := 0; it < opt.Iterations; it++ {
 		// Warp next by the current flow.
-		parallel(h, workers, func(y0, y1 int) {
+		forRows(h, workers, func(y0, y1 int) {
 			for y := y0; y < y1; y++ {
 				for x := 0; x < w; x++ {
 					i := y*w + x
@@ -201,7 +201,7 @@ func refine(i0, i1 []float32, w, h int, u, v []float32, win []float32, opt Optio
 			}
 		})
 		// Per-pixel products, filtered horizontally into t.
-		parallel(h, workers, func(y0, y1 int) {
+		forRows(h, workers, func(y0, y1 int) {
 			var rows [5][]float32
 			for c := range rows {
 				rows[c] = make([]float32, w)
@@ -236,7 +236,7 @@ func refine(i0, i1 []float32, w, h int, u, v []float32, win []float32, opt Optio
 			}
 		})
 		// Vertical filtering and the 2x2 solve.
-		parallel(h, workers, func(y0, y1 int) {
+		forRows(h, workers, func(y0, y1 int) {
 			var acc [5][]float32
 			for c := range acc {
 				acc[c] = make([]float32, w)
@@ -312,7 +312,7 @@ func Warp(img []float32, w, h int, u, v []float32) []float32 {
 	checkPlane("u", u, w, h)
 	checkPlane("v", v, w, h)
 	out := make([]float32, w*h)
-	parallel(h, runtime.GOMAXPROCS(0), func(y0, y1 int) {
+	forRows(h, runtime.GOMAXPROCS(0), func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			for x := 0; x < w; x++ {
 				i := y*w + x
@@ -347,7 +347,7 @@ func OcclusionMask(fwdU, fwdV, bwdU, bwdV []float32, w, h int) []bool {
 	checkPlane("bwdU", bwdU, w, h)
 	checkPlane("bwdV", bwdV, w, h)
 	occ := make([]bool, w*h)
-	parallel(h, runtime.GOMAXPROCS(0), func(y0, y1 int) {
+	forRows(h, runtime.GOMAXPROCS(0), func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			for x := 0; x < w; x++ {
 				i := y*w + x

@@ -5,7 +5,8 @@ import (
 	"math"
 	"runtime"
 	"strings"
-	"sync"
+
+	"github.com/pssr/pssr/internal/parallel"
 )
 
 // Kernel selects the interpolation filter used by Resize.
@@ -205,28 +206,16 @@ func clampInt(v, lo, hi int) int {
 	return v
 }
 
-// parallel runs fn over [0, n) split into contiguous chunks, one per
-// goroutine (at most GOMAXPROCS); small jobs (n*cost below a threshold) run
-// on the calling goroutine.
-func parallel(n, cost int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
-	}
+// forRows runs fn over [0, n) split into contiguous chunks, about one per
+// goroutine (at most GOMAXPROCS, parallel.Rows); small jobs (n*cost below a
+// threshold) run on the calling goroutine.
+func forRows(n, cost int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 || n*cost < 1<<15 {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		lo, hi := n*i/workers, n*(i+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
+	parallel.Rows(n, (n+workers-1)/workers, workers, fn)
 }
 
 // Resize returns src resampled to w x h with kernel k.
@@ -274,7 +263,7 @@ func Resize(src *Image, w, h int, k Kernel) *Image {
 // resizeRows resamples every row of src to width w.
 func resizeRows(src *Image, w int, t *taps) *Image {
 	out := New(w, src.H)
-	parallel(src.H, w*t.stride*3, func(lo, hi int) {
+	forRows(src.H, w*t.stride*3, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			in := src.Pix[y*src.W*3 : (y+1)*src.W*3]
 			o := out.Pix[y*w*3 : (y+1)*w*3]
@@ -299,7 +288,7 @@ func resizeRows(src *Image, w int, t *taps) *Image {
 func resizeCols(src *Image, h int, t *taps) *Image {
 	out := New(src.W, h)
 	n := src.W * 3
-	parallel(h, n*t.stride, func(lo, hi int) {
+	forRows(h, n*t.stride, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			o := out.Pix[y*n : (y+1)*n]
 			ws := t.w[y*t.stride : y*t.stride+t.count[y]]

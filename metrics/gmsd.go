@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/parallel"
 )
 
 // GMSDConstant is the stability constant T of GMSD for samples on a [0, 1]
@@ -72,7 +73,7 @@ func prewittMag(p plane) []float64 {
 		}
 		return p.pix[y*w+x]
 	}
-	parallelRows(h, 64, func(y0, y1 int) {
+	parallel.Rows(h, 64, 0, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			for x := range w {
 				gx := (at(x+1, y-1) + at(x+1, y) + at(x+1, y+1) - at(x-1, y-1) - at(x-1, y) - at(x-1, y+1)) / 3

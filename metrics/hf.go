@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/parallel"
 )
 
 // LaplacianMean returns the mean absolute 4-neighbour Laplacian
@@ -38,7 +39,7 @@ func laplacianMean(ps []plane) float64 {
 	for _, p := range ps {
 		w, h := p.w, p.h
 		rows := make([]float64, h)
-		parallelRows(h-2, 64, func(y0, y1 int) {
+		parallel.Rows(h-2, 64, 0, func(y0, y1 int) {
 			for y := y0 + 1; y < y1+1; y++ {
 				u := p.pix[(y-1)*w:][:w]
 				c := p.pix[y*w:][:w]

@@ -28,12 +28,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/parallel"
 )
 
 // Errors returned (wrapped) by the metric functions.
@@ -117,7 +115,7 @@ func quant8(v float32) float64 {
 func Y(img *frame.Image) []float64 {
 	n := img.W * img.H
 	out := make([]float64, n)
-	parallelRows(img.H, 64, func(y0, y1 int) {
+	parallel.Rows(img.H, 64, 0, func(y0, y1 int) {
 		for i := y0 * img.W; i < y1*img.W; i++ {
 			p := img.Pix[3*i : 3*i+3 : 3*i+3]
 			out[i] = (16 + yR*quant8(p[0]) + yG*quant8(p[1]) + yB*quant8(p[2])) / 255
@@ -188,7 +186,7 @@ func planesOf(img *frame.Image, space Space) ([]plane, error) {
 		for c := range out {
 			out[c] = plane{make([]float64, n), img.W, img.H}
 		}
-		parallelRows(img.H, 64, func(y0, y1 int) {
+		parallel.Rows(img.H, 64, 0, func(y0, y1 int) {
 			for i := y0 * img.W; i < y1*img.W; i++ {
 				for c := range 3 {
 					v := float64(img.Pix[3*i+c])
@@ -258,32 +256,4 @@ func sqErr(a, b []float64) float64 {
 		s += d * d
 	}
 	return s
-}
-
-// parallelRows calls fn on disjoint ranges [y0, y1) of about chunk rows
-// covering [0, n), from up to GOMAXPROCS goroutines.
-func parallelRows(n, chunk int, fn func(y0, y1 int)) {
-	if n <= 0 {
-		return
-	}
-	chunk = max(chunk, 1)
-	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				y0 := int(next.Add(int64(chunk))) - chunk
-				if y0 >= n {
-					return
-				}
-				fn(y0, min(y0+chunk, n))
-			}
-		})
-	}
-	wg.Wait()
 }

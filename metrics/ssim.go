@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/parallel"
 )
 
 // SSIM parameters (Wang, Bovik, Sheikh, Simoncelli 2004) on a [0, 1] scale.
@@ -189,7 +190,7 @@ func ssimPlane(x, y plane) (ssim, cs float64) {
 	rowS := make([]float64, oh)
 	rowC := make([]float64, oh)
 	const band = 48
-	parallelRows(oh, band, func(y0, y1 int) {
+	parallel.Rows(oh, band, 0, func(y0, y1 int) {
 		nIn := y1 - y0 + 2*ssimRadius
 		// Horizontally filtered x, y, x², y², xy for the band's input rows.
 		var hb [5][]float64
