@@ -39,17 +39,6 @@ func clamp01(v float32) float32 {
 	return v
 }
 
-func round8(v float32) int {
-	f := math.Round(float64(v) * 255)
-	if f < 0 || f != f {
-		return 0
-	}
-	if f > 255 {
-		return 255
-	}
-	return int(f)
-}
-
 // poissonTable samples Poisson variates by inverting the cumulative
 // distribution, built once for each rate used.
 type poissonTable struct{ cdf []float64 }
@@ -92,12 +81,12 @@ func AddPoissonNoise(m *frame.Image, scale float64, gray bool, r *rand.Rand) {
 		q = make([]int, len(m.Pix)/3)
 		for i := range q {
 			p := m.Pix[i*3 : i*3+3]
-			q[i] = round8(float32(0.299*float64(clamp01(p[0])) + 0.587*float64(clamp01(p[1])) + 0.114*float64(clamp01(p[2]))))
+			q[i] = int(frame.To8(float32(0.299*float64(clamp01(p[0])) + 0.587*float64(clamp01(p[1])) + 0.114*float64(clamp01(p[2])))))
 		}
 	} else {
 		q = make([]int, len(m.Pix))
 		for i, v := range m.Pix {
-			q[i] = round8(v)
+			q[i] = int(frame.To8(v))
 		}
 	}
 	var seen [256]bool

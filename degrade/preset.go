@@ -394,7 +394,7 @@ func addNoise(m *frame.Image, n NoiseSpec, r *rand.Rand) error {
 // quantize clamps m to [0, 1] and rounds it to 8-bit levels, in place.
 func quantize(m *frame.Image) *frame.Image {
 	for i, v := range m.Pix {
-		m.Pix[i] = float32(round8(v)) / 255
+		m.Pix[i] = float32(frame.To8(v)) / 255
 	}
 	return m
 }

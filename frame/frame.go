@@ -61,8 +61,10 @@ func (m *Image) Clamp() *Image {
 	return m
 }
 
-// to8 converts a [0,1] sample to a byte with rounding and clamping.
-func to8(v float32) uint8 {
+// To8 converts a [0,1] sample to an 8-bit level: v*255 rounded half away
+// from zero and clamped to [0, 255], with NaN giving 0. ToRGB24 and ToNRGBA
+// quantise with it.
+func To8(v float32) uint8 {
 	f := math.Round(float64(v) * 255)
 	if f < 0 || f != f {
 		return 0
@@ -97,7 +99,7 @@ func (m *Image) ToRGB24(dst []byte) []byte {
 	}
 	dst = dst[:n]
 	for i, v := range m.Pix {
-		dst[i] = to8(v)
+		dst[i] = To8(v)
 	}
 	return dst
 }
@@ -162,9 +164,9 @@ func (m *Image) ToNRGBA() *image.NRGBA {
 		for x := 0; x < m.W; x++ {
 			o := (y*m.W + x) * 3
 			p := y*out.Stride + 4*x
-			out.Pix[p] = to8(m.Pix[o])
-			out.Pix[p+1] = to8(m.Pix[o+1])
-			out.Pix[p+2] = to8(m.Pix[o+2])
+			out.Pix[p] = To8(m.Pix[o])
+			out.Pix[p+1] = To8(m.Pix[o+1])
+			out.Pix[p+2] = To8(m.Pix[o+2])
 			out.Pix[p+3] = 255
 		}
 	}

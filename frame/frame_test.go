@@ -44,3 +44,17 @@ func TestFromImageYCbCrMatchesColorModel(t *testing.T) {
 		}
 	}
 }
+
+func TestTo8(t *testing.T) {
+	for _, c := range []struct {
+		v    float32
+		want uint8
+	}{
+		{0, 0}, {1, 255}, {0.5, 128}, {100.0 / 255, 100}, {100.4 / 255, 100}, {100.6 / 255, 101},
+		{-0.1, 0}, {1.2, 255}, {float32(math.NaN()), 0}, {float32(math.Inf(1)), 255}, {float32(math.Inf(-1)), 0},
+	} {
+		if got := To8(c.v); got != c.want {
+			t.Errorf("To8(%v) = %d, want %d", c.v, got, c.want)
+		}
+	}
+}
