@@ -232,16 +232,7 @@ func cubicWeights(t float32) (w0, w1, w2, w3 float32) {
 // bicubic samples p at (x, y) with Keys cubic interpolation, clamping the
 // coordinates and the support to the plane.
 func bicubic(p []float32, w, h int, x, y float32) float32 {
-	if !(x > 0) {
-		x = 0
-	} else if x > float32(w-1) {
-		x = float32(w - 1)
-	}
-	if !(y > 0) {
-		y = 0
-	} else if y > float32(h-1) {
-		y = float32(h - 1)
-	}
+	x, y = clampToPlane(x, y, w, h)
 	x0, y0 := int(x), int(y)
 	wx0, wx1, wx2, wx3 := cubicWeights(x - float32(x0))
 	wy0, wy1, wy2, wy3 := cubicWeights(y - float32(y0))

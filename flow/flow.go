@@ -276,8 +276,9 @@ func clampf(x, lo, hi float32) float32 {
 	return x
 }
 
-// bilinear samples p at (x, y) with the coordinates clamped to the plane.
-func bilinear(p []float32, w, h int, x, y float32) float32 {
+// clampToPlane clamps the coordinates (x, y) to [0, w-1] x [0, h-1]; NaN
+// becomes 0.
+func clampToPlane(x, y float32, w, h int) (float32, float32) {
 	if !(x > 0) { // also catches NaN
 		x = 0
 	} else if x > float32(w-1) {
@@ -288,6 +289,12 @@ func bilinear(p []float32, w, h int, x, y float32) float32 {
 	} else if y > float32(h-1) {
 		y = float32(h - 1)
 	}
+	return x, y
+}
+
+// bilinear samples p at (x, y) with the coordinates clamped to the plane.
+func bilinear(p []float32, w, h int, x, y float32) float32 {
+	x, y = clampToPlane(x, y, w, h)
 	x0, y0 := int(x), int(y)
 	fx, fy := x-float32(x0), y-float32(y0)
 	x1, y1 := x0+1, y0+1
