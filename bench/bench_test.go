@@ -439,14 +439,8 @@ func TestLoad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, g, err := Load(ctx, tc.in)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v; want %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(l) != tc.frames || l[0].W != tc.lqW {
 				t.Errorf("LQ: %d frames, %d wide; want %d, %d", len(l), l[0].W, tc.frames, tc.lqW)
@@ -483,14 +477,8 @@ func TestSelect(t *testing.T) {
 	} {
 		t.Run(tc.list, func(t *testing.T) {
 			got, err := Select(all, tc.list)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v; want %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var names []string
 			for _, m := range got {
@@ -572,4 +560,21 @@ func TestDescribeMachine(t *testing.T) {
 	if !strings.Contains(s, "CPUs, ") || !strings.Contains(s, "/") {
 		t.Errorf("DescribeMachine() = %q", s)
 	}
+}
+
+// errorCase checks err for a table case that wants an error holding
+// wantErr, or none when wantErr is empty; it fails the test on a mismatch
+// and reports whether the case wanted an error (and so is done).
+func errorCase(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v; want %q", err, wantErr)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
 }

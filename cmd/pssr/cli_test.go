@@ -31,6 +31,21 @@ func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
+// cliFails runs pssr with args and fails the test unless it exits non-zero
+// with a message holding each of want.
+func cliFails(t *testing.T, args []string, want []string) {
+	t.Helper()
+	code, _, stderr := cli(t, args...)
+	if code == 0 {
+		t.Fatalf("exit 0, want an error")
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("message lacks %q: %s", w, stderr)
+		}
+	}
+}
+
 func needFFmpeg(t *testing.T) {
 	t.Helper()
 	if err := video.CheckTools(); err != nil {
@@ -384,15 +399,7 @@ func TestErrors(t *testing.T) {
 					}
 				}
 			}
-			code, _, stderr := cli(t, append(args, "-q")...)
-			if code == 0 {
-				t.Fatalf("exit 0, want an error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("message lacks %q: %s", w, stderr)
-				}
-			}
+			cliFails(t, append(args, "-q"), tc.want)
 			if names := listDir(t, outDir); len(names) != 0 {
 				t.Errorf("output folder holds %v after the failure", names)
 			}
