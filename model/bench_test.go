@@ -6,12 +6,13 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/pssr/pssr/internal/testbackend"
 )
 
 // BenchmarkTiny times each pssr-tiny network (random weights) on a clip of
 // 4 frames at 720x576 output size; ns/op is per clip.
 func BenchmarkTiny(b *testing.B) {
-	be := goBackend(b)
+	be := testbackend.New(b)
 	cfg := Tiny()
 	m, err := New(be, cfg, 1)
 	if err != nil {

@@ -7,12 +7,13 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/pssr/pssr/internal/testbackend"
 )
 
 // The DotGeneral gradient of dotGeneral equals GoMLX's original one, for a
 // plain matrix product and for the batched products of attention.
 func TestDotGeneralGradient(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	r := rand.New(rand.NewPCG(1, 1))
 	rnd := func(dims ...int) *tensors.Tensor {
 		n := 1

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/weights"
 )
 
 // A model saved and loaded again has bit-identical weights, config and
 // metadata (random-weight fixture).
 func TestSaveLoadRoundTrip(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	m, err := New(be, Fixture(), 7)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 // Loading a file whose tensors do not match its config fails and names the
 // mismatched tensors.
 func TestLoadMismatch(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	m, _ := New(be, Fixture(), 1)
 	f, err := m.File()
 	if err != nil {

@@ -4,23 +4,12 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/pssr/pssr/internal/testbackend"
 )
-
-func goBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backends.NewWithConfig("go:ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(be.Finalize)
-	return be
-}
 
 func TestKeptBlocks(t *testing.T) {
 	tests := []struct {
@@ -52,7 +41,7 @@ func TestKeptBlocks(t *testing.T) {
 // The base hands the draft one feature per kept block, each on the padded
 // token grid with the model width; the draft's velocity has the latent shape.
 func TestFeatureHandOffShapes(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	cfg := Fixture() // random-weight test fixture
 	m, err := New(be, cfg, 1)
 	if err != nil {
@@ -92,7 +81,7 @@ func TestFeatureHandOffShapes(t *testing.T) {
 }
 
 func TestAutoencoderShapes(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	cfg := Fixture()
 	m, err := New(be, cfg, 1)
 	if err != nil {
@@ -120,7 +109,7 @@ func TestAutoencoderShapes(t *testing.T) {
 // Every network trains on the pure-Go backend: a few Adam steps on a fixed
 // batch lower the loss.
 func TestTrainsOnGoBackend(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	cfg := Fixture()
 	m, err := New(be, cfg, 2)
 	if err != nil {

@@ -10,20 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 )
 
 // benchModel returns pssr-tiny with random weights: speed and memory depend
 // only on the sizes, not on the values (a random-weight fixture).
 func benchModel(b *testing.B) *model.Model {
-	be, err := backends.NewWithConfig("go:ops_sequential")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(be.Finalize)
-	m, err := model.New(be, model.Tiny(), 1)
+	m, err := model.New(testbackend.New(b), model.Tiny(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,20 +6,14 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 )
 
 func fixtureModel(t *testing.T) *model.Model {
 	t.Helper()
-	be, err := backends.NewWithConfig("go:ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(be.Finalize)
-	m, err := model.New(be, model.Fixture(), 3) // random-weight test fixture
+	m, err := model.New(testbackend.New(t), model.Fixture(), 3) // random-weight test fixture
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/pssr/pssr/internal/testbackend"
 )
 
 func randSlice(r *rand.Rand, n int) []float32 {
@@ -116,11 +115,7 @@ func TestPlans(t *testing.T) {
 
 // The graph versions compute the same numbers as the host versions.
 func TestGraphMatchesHost(t *testing.T) {
-	be, err := backends.NewWithConfig("go:ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Finalize()
+	be := testbackend.New(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	xt, v := randSlice(r, 16), randSlice(r, 16)
 	exec, err := NewExec(be, func(in []*Node) (*Node, *Node) {

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -32,17 +33,8 @@ not json
 	if err := PlotLoss(log, pngPath, "x"); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(pngPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("loss.png: %v", err)
-	}
 	// 8 x 4 inches.
-	if b := img.Bounds(); b.Dx() < 100 || b.Dx() != 2*b.Dy() {
+	if b := readPNG(t, pngPath).Bounds(); b.Dx() < 100 || b.Dx() != 2*b.Dy() {
 		t.Errorf("loss.png is %v", b)
 	}
 	es, err := os.ReadDir(dir)
@@ -56,4 +48,19 @@ not json
 	if err := PlotLoss(log, filepath.Join(dir, "missing", "loss.png"), "x"); err == nil {
 		t.Error("no error writing into a missing folder")
 	}
+}
+
+// readPNG decodes the PNG file at path, failing the test on an error.
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", filepath.Base(path), err)
+	}
+	return img
 }

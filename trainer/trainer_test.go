@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/png"
 	"io"
 	"log/slog"
 	"math"
@@ -22,22 +21,12 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/weights"
 )
-
-func goBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	be, err := backends.NewWithConfig("go:ops_sequential")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(be.Finalize)
-	return be
-}
 
 // dataDir makes a data folder holding one frame folder: the ten 64x64
 // BasketballPass crops of testdata/frames (7 train, 3 validation frames
@@ -134,16 +123,7 @@ func checkOutputs(t *testing.T, out string, stage Stage, steps int) {
 			t.Errorf("val.jsonl: %+v", v)
 		}
 	}
-	f, err := os.Open(filepath.Join(out, "loss.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("loss.png: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 50 {
+	if b := readPNG(t, filepath.Join(out, "loss.png")).Bounds(); b.Dx() < 100 || b.Dy() < 50 {
 		t.Errorf("loss.png is %v", b)
 	}
 	ck, err := weights.Load(filepath.Join(out, "checkpoint.safetensors"))
@@ -246,7 +226,7 @@ func sameBits(t *testing.T, what string, a, b map[string][]float32) {
 // the previous stage's model, and checks the outputs and that frozen
 // networks stay frozen.
 func TestStages(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	data := dataDir(t)
 	root := t.TempDir()
 	ctx := context.Background()
@@ -399,7 +379,7 @@ func testDraftInit(t *testing.T, be backends.Backend, data, baseModel, out strin
 // the losses of steps 3 and 4 must be bit-identical. So must a run killed
 // (no checkpoint on the way out) after step 3 and resumed from step 2.
 func TestExactResume(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	data := dataDir(t)
 	root := t.TempDir()
 	const steps, stop = 4, 2
@@ -518,7 +498,7 @@ func freshInit(t *testing.T, be backends.Backend) string {
 // and returns context.Canceled; the run then resumes to the end, to the
 // same weights and optimizer state as a run never interrupted.
 func TestInterrupt(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	data := dataDir(t)
 	init := freshInit(t, be)
 	straight := t.TempDir()
@@ -655,7 +635,7 @@ func TestConfigValidate(t *testing.T) {
 
 // TestResumeErrors: --resume needs a checkpoint of the same stage.
 func TestResumeErrors(t *testing.T) {
-	be := goBackend(t)
+	be := testbackend.New(t)
 	data := dataDir(t)
 	out := t.TempDir()
 	c := testConfig(StageBase, data, out, 2)
