@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -310,7 +311,11 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	save := func(i int) error {
 		m.Metadata["trainer.step"] = strconv.Itoa(i)
 		m.Metadata["trainer.steps"] = strconv.Itoa(cfg.Steps)
-		m.Metadata["train."+string(cfg.Stage)+".steps"] = strconv.Itoa(i)
+		key := "train." + string(cfg.Stage)
+		if len(cfg.Trainable) > 0 {
+			key += "[" + strings.Join(cfg.Trainable, ",") + "]"
+		}
+		m.Metadata[key+".steps"] = strconv.Itoa(i)
 		if err := m.SaveAll(ckptPath); err != nil {
 			return err
 		}
