@@ -255,6 +255,7 @@ func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame
 		}
 	}
 	cond := FramesToTensor(padded)
+	defer cond.FinalizeAll()
 	outs, err := u.sample(ctx, cond)
 	if err != nil {
 		return nil, err
@@ -278,7 +279,20 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 			err = fmt.Errorf("pipeline: %v", r)
 		}
 	}()
-	zl5 := u.enc.MustExec(cond)[0]
+	// Every tensor the graphs return is released when the clip is done (or
+	// as soon as it has been copied out), not when the garbage collector
+	// gets to its finalizer: device and backend buffers stay bounded.
+	var owned []*tensors.Tensor
+	keep := func(ts []*tensors.Tensor) []*tensors.Tensor {
+		owned = append(owned, ts...)
+		return ts
+	}
+	defer func() {
+		for _, t := range owned {
+			_ = t.FinalizeAll()
+		}
+	}()
+	zl5 := keep(u.enc.MustExec(cond))[0]
 	plan := u.opt.Plan
 	steps := plan.Timesteps()
 	sig := func(i int) (float32, float32) {
@@ -292,12 +306,14 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		return TensorToFrames(u.dec.MustExec(z5, cond)[0]), nil
+		y := u.dec.MustExec(z5, cond)[0]
+		defer y.FinalizeAll()
+		return TensorToFrames(y), nil
 	}
 
 	// Base step at steps[0] from the LQ latent: x_t = z_L.
 	s0, s1 := sig(0)
-	bout := u.base.MustExec(zl5, zl5, float32(steps[0]), s0, s1)
+	bout := keep(u.base.MustExec(zl5, zl5, float32(steps[0]), s0, s1))
 	x0Base, xt, feats := bout[0], bout[1], bout[2:]
 	if u.opt.Mode == ModeBase || len(steps) == 1 {
 		return decode(x0Base)
@@ -309,7 +325,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 				return nil, err
 			}
 			s, sn := sig(i)
-			o := u.base.MustExec(xt, zl5, float32(steps[i]), s, sn)
+			o := keep(u.base.MustExec(xt, zl5, float32(steps[i]), s, sn))
 			x0, xt = o[0], o[1]
 		}
 		return decode(x0)
@@ -335,7 +351,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		for _, f := range feats {
 			args = append(args, f)
 		}
-		o := u.draft.MustExec(args...)
+		o := keep(u.draft.MustExec(args...))
 		x0, xt = o[0], o[1]
 		if fuse == FusePerStep {
 			sharp, err := decode(x0)
