@@ -70,9 +70,21 @@ func BenchmarkUpscale180x144(b *testing.B) {
 // BenchmarkPeakMemory streams 30 and 300 frames (64x48 to 256x192, pssr
 // mode, default windows of 33 frames overlapping by 16) and reports the
 // process's peak resident memory; it should not grow with the length.
+// PSSR_MEM_FRAMES=300,600 measures other lengths.
 func BenchmarkPeakMemory(b *testing.B) {
 	m := benchModel(b)
-	for _, n := range []int{30, 300} {
+	lengths := []int{30, 300}
+	if env := os.Getenv("PSSR_MEM_FRAMES"); env != "" { // e.g. 300,600
+		lengths = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("PSSR_MEM_FRAMES=%q: want a list of frame counts", env)
+			}
+			lengths = append(lengths, n)
+		}
+	}
+	for _, n := range lengths {
 		b.Run(fmt.Sprintf("frames=%d", n), func(b *testing.B) {
 			u, err := New(m, DefaultOptions())
 			if err != nil {
