@@ -615,6 +615,15 @@ func (w *writer) commit() error {
 	if err := checkExisting(w.path, w.folder, w.opt.Overwrite); err != nil {
 		return err
 	}
+	// Temporary files and folders are private (0600/0700); the finished
+	// output gets the usual permissions.
+	mode := os.FileMode(0o644)
+	if w.folder {
+		mode = 0o755
+	}
+	if err := os.Chmod(w.tmp, mode); err != nil {
+		return err
+	}
 	if !w.folder {
 		return os.Rename(w.tmp, w.path)
 	}
