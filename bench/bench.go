@@ -328,11 +328,11 @@ func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int
 	rec.reset() // the exact child peak is that of the timed run
 	runtime.GC()
 	debug.FreeOSMemory()
-	meter := startPeakMeter()
+	meter := StartPeakMeter()
 	start := time.Now()
 	out, err := m.Run(mctx, lq, scale)
 	elapsed := time.Since(start)
-	selfPeak, source := meter.stop()
+	selfPeak, source := meter.Stop()
 	after := childUsage()
 	if err != nil {
 		return err

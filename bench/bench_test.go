@@ -543,12 +543,12 @@ func TestReadHWM(t *testing.T) {
 	}
 	// Without procfs the runtime sampler stands in.
 	procStatus = filepath.Join(dir, "absent")
-	m := startPeakMeter()
+	m := StartPeakMeter()
 	buf := make([]byte, 64<<20)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	peak, src := m.stop()
+	peak, src := m.Stop()
 	if src != "runtime" || peak < 64<<20 {
 		t.Errorf("runtime meter: %d bytes from %s; want >= 64 MiB from runtime", peak, src)
 	}

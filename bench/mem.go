@@ -57,9 +57,9 @@ func ReportChildRSS(ctx context.Context, bytes int64) {
 	}
 }
 
-// peakMeter measures the peak memory of the process between
-// startPeakMeter and stop.
-type peakMeter struct {
+// PeakMeter measures the peak memory of the process between
+// StartPeakMeter and stop.
+type PeakMeter struct {
 	procfs bool
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -73,11 +73,11 @@ var (
 	procClearRefs = "/proc/self/clear_refs"
 )
 
-// startPeakMeter resets the kernel's high-water mark of the process's RSS
+// StartPeakMeter resets the kernel's high-water mark of the process's RSS
 // (VmHWM) by writing "5" to /proc/self/clear_refs. When that is not possible
 // it starts sampling the Go runtime's mapped memory instead.
-func startPeakMeter() *peakMeter {
-	m := &peakMeter{}
+func StartPeakMeter() *PeakMeter {
+	m := &PeakMeter{}
 	if _, ok := readHWM(); ok {
 		if err := os.WriteFile(procClearRefs, []byte("5"), 0); err == nil {
 			m.procfs = true
@@ -101,8 +101,8 @@ func startPeakMeter() *peakMeter {
 	return m
 }
 
-// stop returns the peak in bytes and the method: "vmhwm" or "runtime".
-func (m *peakMeter) stop() (int64, string) {
+// Stop returns the peak in bytes and the method: "vmhwm" or "runtime".
+func (m *PeakMeter) Stop() (int64, string) {
 	if m.procfs {
 		if b, ok := readHWM(); ok {
 			return b, "vmhwm"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pssr/pssr/bench"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
@@ -90,34 +91,19 @@ func BenchmarkPeakMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			var peak int64
 			for i := 0; i < b.N; i++ {
 				runtime.GC()
-				resetPeak()
+				meter := bench.StartPeakMeter()
 				out, err := streamFrames(u, n, 64, 48)
+				p, _ := meter.Stop()
+				peak = max(peak, p)
 				if err != nil || out != n {
 					b.Fatalf("%d frames out of %d: %v", out, n, err)
 				}
 			}
-			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-MiB")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 		})
 	}
 }
 
-// resetPeak resets the kernel's peak-RSS counter (VmHWM) of this process.
-func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS reads VmHWM from /proc/self/status, in bytes (0 if unavailable).
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
