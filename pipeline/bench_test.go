@@ -106,4 +106,3 @@ func BenchmarkPeakMemory(b *testing.B) {
 		})
 	}
 }
-
