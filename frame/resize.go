@@ -196,6 +196,34 @@ func newTaps(src, dst int, k Kernel) *taps {
 	return t
 }
 
+// Taps returns the weights Resize uses along one axis to map src samples to
+// dst samples with kernel k, padded to a fixed width n: output position x
+// reads source positions idx[x*n+i] with weights w[x*n+i], i < n, summed in
+// order of i. Unused entries have weight 0 and repeat a valid index. This
+// lets other engines (a compiled graph on a GPU) resample exactly as
+// Resize does.
+func Taps(src, dst int, k Kernel) (idx []int32, w []float32, n int) {
+	if src <= 0 || dst <= 0 {
+		panic(fmt.Sprintf("frame.Taps: sizes must be positive, got %d to %d", src, dst))
+	}
+	t := newTaps(src, dst, k)
+	for _, c := range t.count {
+		n = max(n, c)
+	}
+	idx = make([]int32, dst*n)
+	w = make([]float32, dst*n)
+	for x := 0; x < dst; x++ {
+		for i := 0; i < n; i++ {
+			j := min(i, t.count[x]-1)
+			idx[x*n+i] = int32(t.start[x] + j)
+			if i < t.count[x] {
+				w[x*n+i] = t.w[x*t.stride+i]
+			}
+		}
+	}
+	return idx, w, n
+}
+
 func clampInt(v, lo, hi int) int {
 	if v < lo {
 		return lo

@@ -51,8 +51,9 @@ func (s *slot) result() *frame.Image {
 
 // stream is the state of one ProcessStream call.
 type stream struct {
-	ctx  context.Context
-	next func() (*frame.Image, error)
+	ctx   context.Context
+	scale int // output frames are scale times the input size
+	next  func() (*frame.Image, error)
 	fn   ClipFunc
 	emit func(*frame.Image) error
 
@@ -155,10 +156,20 @@ func (s *stream) flush(end int) error {
 // at the first error from next, fn or emit, or when ctx is done, and
 // returns it wrapped; size and overlap are checked as in Windows.
 func ProcessStream(ctx context.Context, next func() (*frame.Image, error), fn ClipFunc, emit func(*frame.Image) error, size, overlap int) error {
+	return ProcessStreamScaled(ctx, next, fn, emit, size, overlap, 1)
+}
+
+// ProcessStreamScaled is ProcessStream for a clip function whose output
+// frames are scale times the size of its input frames in both directions
+// (an upscaler that takes the low-quality frames themselves).
+func ProcessStreamScaled(ctx context.Context, next func() (*frame.Image, error), fn ClipFunc, emit func(*frame.Image) error, size, overlap, scale int) error {
 	if err := checkWindow(size, overlap); err != nil {
 		return fmt.Errorf("tiling: ProcessStream: %w", err)
 	}
-	s := &stream{ctx: ctx, next: next, fn: fn, emit: emit}
+	if scale < 1 {
+		return fmt.Errorf("tiling: ProcessStream: scale %d must be at least 1", scale)
+	}
+	s := &stream{ctx: ctx, scale: scale, next: next, fn: fn, emit: emit}
 	if err := s.run(size, overlap); err != nil {
 		return fmt.Errorf("tiling: ProcessStream: %w", err)
 	}
@@ -203,7 +214,7 @@ func (s *stream) run(size, overlap int) error {
 		if err != nil {
 			return fmt.Errorf("window [%d, %d): %w", win.Start, win.End, err)
 		}
-		if err := checkClip(out, len(clip), s.w, s.h); err != nil {
+		if err := checkClip(out, len(clip), s.w*s.scale, s.h*s.scale); err != nil {
 			return fmt.Errorf("window [%d, %d): %w", win.Start, win.End, err)
 		}
 		if last {

@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"math"
+	"strings"
 	"math/rand/v2"
 	"testing"
 
@@ -483,4 +484,45 @@ func ExampleProcessStream() {
 	// window of 3
 	// window of 3
 	// 5 <nil>
+}
+
+// TestProcessStreamScaled streams through a clip function that doubles
+// the frame size (nearest neighbour) and checks the emitted frames are the
+// doubled inputs; a function that returns the wrong size is an error.
+func TestProcessStreamScaled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	in := video(rng, 20, 3, 2)
+	double := func(ctx context.Context, clip []*frame.Image) ([]*frame.Image, error) {
+		out := make([]*frame.Image, len(clip))
+		for i, f := range clip {
+			out[i] = frame.Resize(f, 2*f.W, 2*f.H, frame.Nearest)
+		}
+		return out, nil
+	}
+	var got []*frame.Image
+	err := ProcessStreamScaled(context.Background(), source(in), double,
+		func(f *frame.Image) error { got = append(got, f); return nil }, 8, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) {
+		t.Fatalf("emitted %d frames, want %d", len(got), len(in))
+	}
+	for i, f := range in {
+		want := frame.Resize(f, 2*f.W, 2*f.H, frame.Nearest)
+		for j, v := range want.Pix {
+			if math.Abs(float64(got[i].Pix[j]-v)) > 1e-6 {
+				t.Fatalf("frame %d sample %d: %v, want %v", i, j, got[i].Pix[j], v)
+			}
+		}
+	}
+	err = ProcessStreamScaled(context.Background(), source(in), double,
+		func(f *frame.Image) error { return nil }, 8, 3, 3)
+	if err == nil || !strings.Contains(err.Error(), "x") {
+		t.Fatalf("wrong output size: got error %v", err)
+	}
+	if err := ProcessStreamScaled(context.Background(), source(in), double,
+		func(f *frame.Image) error { return nil }, 8, 3, 0); err == nil {
+		t.Fatal("scale 0: no error")
+	}
 }
