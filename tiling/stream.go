@@ -54,8 +54,8 @@ type stream struct {
 	ctx   context.Context
 	scale int // output frames are scale times the input size
 	next  func() (*frame.Image, error)
-	fn   ClipFunc
-	emit func(*frame.Image) error
+	fn    ClipFunc
+	emit  func(*frame.Image) error
 
 	in      []*frame.Image // input frames inStart, inStart+1, ...
 	inStart int

@@ -7,8 +7,8 @@ import (
 	"image"
 	"io"
 	"math"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/pssr/pssr/frame"
