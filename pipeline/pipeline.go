@@ -10,7 +10,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -87,6 +89,13 @@ type Options struct {
 	// Tile and TileOverlap are the spatial tile side and overlap, in output
 	// pixels; Tile 0 processes whole frames.
 	Tile, TileOverlap int
+	// OnDevice runs the bicubic resize, the padding, the frequency update
+	// and the crop inside the compiled graphs, so that only the low-quality
+	// frames go to the backend and only finished frames come back: the fast
+	// path on a GPU. It applies to whole frames (Tile 0, or frames no larger
+	// than Tile) with the final or no frequency update; other clips take the
+	// host path. Results match the host path to float32 rounding.
+	OnDevice bool
 }
 
 // DefaultOptions returns the released settings: x4, pssr with 3 draft steps,
@@ -139,6 +148,7 @@ type Upscaler struct {
 
 	enc, dec, base, draft *gctx.Exec
 	nFeat                 int
+	dev                   deviceExecs
 }
 
 // New prepares an Upscaler (graphs are compiled lazily, per input shape).
@@ -182,6 +192,11 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if opt.OnDevice {
+		if err := u.newDeviceExecs(); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
 }
 
@@ -202,6 +217,9 @@ func (u *Upscaler) Resize(lq *frame.Image) *frame.Image {
 // UpscaleClip upscales a short clip of low-quality frames (at most WindowT
 // frames for bounded memory; tiles are applied inside).
 func (u *Upscaler) UpscaleClip(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
+	if len(lq) > 0 && u.onDevice(lq[0].W*u.opt.Scale, lq[0].H*u.opt.Scale) {
+		return u.restoreLQ(ctx, lq)
+	}
 	up := make([]*frame.Image, len(lq))
 	for i, f := range lq {
 		up[i] = u.Resize(f)
@@ -225,6 +243,29 @@ func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Ima
 // end), emit receives the upscaled frames in order. Memory is bounded by the
 // window and tile sizes, not by the length of the video.
 func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
+	if u.opt.OnDevice {
+		// The first frame decides the path; it is handed on unread.
+		first, err := next()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("tiling: ProcessStream: reading frame 0: %w", err)
+		}
+		if err == nil {
+			pending := first
+			peeked := func() (*frame.Image, error) {
+				if f := pending; f != nil {
+					pending = nil
+					return f, nil
+				}
+				return next()
+			}
+			if u.onDevice(first.W*u.opt.Scale, first.H*u.opt.Scale) {
+				return tiling.ProcessStreamScaled(ctx, peeked, u.restoreLQ, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
+			}
+			next = peeked
+		} else {
+			return nil // an empty video
+		}
+	}
 	upNext := func() (*frame.Image, error) {
 		f, err := next()
 		if err != nil {
@@ -272,36 +313,19 @@ func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame
 }
 
 // sample runs the networks on a padded clip tensor [T, H, W, 3] and returns
-// the output frames.
+// the output frames, decoding and fusing on the host.
 func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*frame.Image, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("pipeline: %v", r)
 		}
 	}()
-	// Every tensor the graphs return is released when the clip is done (or
-	// as soon as it has been copied out), not when the garbage collector
-	// gets to its finalizer: device and backend buffers stay bounded.
 	var owned []*tensors.Tensor
-	keep := func(ts []*tensors.Tensor) []*tensors.Tensor {
-		owned = append(owned, ts...)
-		return ts
-	}
 	defer func() {
 		for _, t := range owned {
 			_ = t.FinalizeAll()
 		}
 	}()
-	zl5 := keep(u.enc.MustExec(cond))[0]
-	plan := u.opt.Plan
-	steps := plan.Timesteps()
-	sig := func(i int) (float32, float32) {
-		next := 0.0
-		if i+1 < len(steps) {
-			next = schedule.Sigma(steps[i+1])
-		}
-		return float32(schedule.Sigma(steps[i])), float32(next)
-	}
 	decode := func(z5 *tensors.Tensor) ([]*frame.Image, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -310,13 +334,85 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		defer y.FinalizeAll()
 		return TensorToFrames(y), nil
 	}
+	var current []*frame.Image // per-step fusion: the running fused result
+	var onDraft func(x0 *tensors.Tensor) error
+	if u.fuseMode() == FusePerStep {
+		onDraft = func(x0 *tensors.Tensor) error {
+			sharp, err := decode(x0)
+			if err != nil {
+				return err
+			}
+			current, err = u.fuseFrames(current, sharp)
+			return err
+		}
+	}
+	zs, err := u.latents(ctx, cond, &owned, func(x0Base *tensors.Tensor) error {
+		if onDraft == nil {
+			return nil
+		}
+		var err error
+		current, err = decode(x0Base)
+		return err
+	}, onDraft)
+	if err != nil {
+		return nil, err
+	}
+	if onDraft != nil {
+		return current, nil
+	}
+	if len(zs) == 1 {
+		return decode(zs[0])
+	}
+	consistent, err := decode(zs[0])
+	if err != nil {
+		return nil, err
+	}
+	sharp, err := decode(zs[1])
+	if err != nil {
+		return nil, err
+	}
+	return u.fuseFrames(consistent, sharp)
+}
+
+// fuseMode is the effective form of the frequency update.
+func (u *Upscaler) fuseMode() FuseMode {
+	if u.opt.Mode != ModePSSR {
+		return FuseOff
+	}
+	return u.opt.Fuse
+}
+
+// latents encodes cond [T, H, W, 3] and runs the sampling steps of the mode.
+// It returns the latents [1, T, h, w, C] to decode: one (the output), or two
+// (the consistent base result and the sharp draft result) when the mode
+// ends with the final frequency update. onBase, when the mode has draft
+// steps, receives the base x0, and onDraft, when set, every draft x0.
+// Every tensor made is appended to owned, for the caller to release.
+func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*tensors.Tensor,
+	onBase, onDraft func(x0 *tensors.Tensor) error) ([]*tensors.Tensor, error) {
+	// Every tensor the graphs return is released when the clip is done (or
+	// as soon as it has been copied out), not when the garbage collector
+	// gets to its finalizer: device and backend buffers stay bounded.
+	keep := func(ts []*tensors.Tensor) []*tensors.Tensor {
+		*owned = append(*owned, ts...)
+		return ts
+	}
+	zl5 := keep(u.enc.MustExec(cond))[0]
+	steps := u.opt.Plan.Timesteps()
+	sig := func(i int) (float32, float32) {
+		next := 0.0
+		if i+1 < len(steps) {
+			next = schedule.Sigma(steps[i+1])
+		}
+		return float32(schedule.Sigma(steps[i])), float32(next)
+	}
 
 	// Base step at steps[0] from the LQ latent: x_t = z_L.
 	s0, s1 := sig(0)
 	bout := keep(u.base.MustExec(zl5, zl5, float32(steps[0]), s0, s1))
 	x0Base, xt, feats := bout[0], bout[1], bout[2:]
 	if u.opt.Mode == ModeBase || len(steps) == 1 {
-		return decode(x0Base)
+		return []*tensors.Tensor{x0Base}, nil
 	}
 	if u.opt.Mode == ModeBase4Step {
 		var x0 *tensors.Tensor
@@ -328,16 +424,10 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 			o := keep(u.base.MustExec(xt, zl5, float32(steps[i]), s, sn))
 			x0, xt = o[0], o[1]
 		}
-		return decode(x0)
+		return []*tensors.Tensor{x0}, nil
 	}
-
-	fuse := u.opt.Fuse
-	if u.opt.Mode == ModePSSRNoFuse {
-		fuse = FuseOff
-	}
-	var current []*frame.Image // per-step: the running fused result
-	if fuse == FusePerStep {
-		if current, err = decode(x0Base); err != nil {
+	if onBase != nil {
+		if err := onBase(x0Base); err != nil {
 			return nil, err
 		}
 	}
@@ -353,31 +443,16 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		}
 		o := keep(u.draft.MustExec(args...))
 		x0, xt = o[0], o[1]
-		if fuse == FusePerStep {
-			sharp, err := decode(x0)
-			if err != nil {
-				return nil, err
-			}
-			if current, err = u.fuseFrames(current, sharp); err != nil {
+		if onDraft != nil {
+			if err := onDraft(x0); err != nil {
 				return nil, err
 			}
 		}
 	}
-	switch fuse {
-	case FusePerStep:
-		return current, nil
-	case FuseOff:
-		return decode(x0)
+	if u.fuseMode() == FuseFinal {
+		return []*tensors.Tensor{x0Base, x0}, nil
 	}
-	consistent, err := decode(x0Base)
-	if err != nil {
-		return nil, err
-	}
-	sharp, err := decode(x0)
-	if err != nil {
-		return nil, err
-	}
-	return u.fuseFrames(consistent, sharp)
+	return []*tensors.Tensor{x0}, nil
 }
 
 func (u *Upscaler) fuseFrames(consistent, sharp []*frame.Image) ([]*frame.Image, error) {

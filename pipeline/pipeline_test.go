@@ -4,8 +4,11 @@ import (
 	"context"
 	"io"
 	"math"
+	"math/rand/v2"
 	"testing"
 
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
@@ -115,6 +118,107 @@ func TestOptionsValidate(t *testing.T) {
 		tc.mutate(&o)
 		if err := o.Validate(); err == nil {
 			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+// perturbed returns the fixture model with every variable, the
+// zero-initialised heads included, moved by seeded noise: a random-weight
+// fixture whose output differs from the bicubic input.
+func perturbed(t *testing.T) *model.Model {
+	t.Helper()
+	m := fixtureModel(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, v := range m.NetworkVariables() {
+		val, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := tensors.MustCopyFlatData[float32](val)
+		for i := range data {
+			data[i] += float32(rng.NormFloat64() * 0.05)
+		}
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(data, val.Shape().Dimensions...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+// TestOnDeviceMatchesHost runs every mode with the resize, padding, fusion
+// and crop inside the graphs and on the host, on a random-weight fixture,
+// through windows, and checks both give the same frames.
+func TestOnDeviceMatchesHost(t *testing.T) {
+	m := perturbed(t)
+	lq := testClip(6, 21, 13) // odd sizes: padding and cropping are exercised
+	run := func(opt Options) []*frame.Image {
+		u, err := New(m, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		var got []*frame.Image
+		err = u.Run(context.Background(), func() (*frame.Image, error) {
+			if i == len(lq) {
+				return nil, io.EOF
+			}
+			i++
+			return lq[i-1], nil
+		}, func(f *frame.Image) error { got = append(got, f); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, mode := range []Mode{ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step} {
+		t.Run(string(mode), func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.Mode, opt.Tile, opt.WindowT, opt.OverlapT = mode, 0, 4, 2
+			host := run(opt)
+			opt.OnDevice = true
+			dev := run(opt)
+			if len(dev) != len(host) {
+				t.Fatalf("%d frames on the device, %d on the host", len(dev), len(host))
+			}
+			var maxd, moved float64
+			for k := range host {
+				if dev[k].W != 84 || dev[k].H != 52 {
+					t.Fatalf("frame %d is %dx%d, want 84x52", k, dev[k].W, dev[k].H)
+				}
+				up := frame.Resize(lq[k], 84, 52, frame.Bicubic).Clamp()
+				for j := range host[k].Pix {
+					maxd = math.Max(maxd, math.Abs(float64(dev[k].Pix[j]-host[k].Pix[j])))
+					moved = math.Max(moved, math.Abs(float64(host[k].Pix[j]-up.Pix[j])))
+				}
+			}
+			t.Logf("max difference %g, max change from bicubic %g", maxd, moved)
+			if maxd > 5e-4 {
+				t.Errorf("device and host differ by up to %g", maxd)
+			}
+			if moved < 1e-3 {
+				t.Errorf("the perturbed fixture returns the bicubic input (max change %g): the test proves nothing", moved)
+			}
+		})
+	}
+}
+
+// TestPrepareGraphMatchesResize checks the in-graph resize and padding
+// against frame.Resize, Clamp and PadReplicate.
+func TestPrepareGraphMatchesResize(t *testing.T) {
+	be := testbackend.New(t)
+	lq := testClip(2, 11, 7)
+	for _, tc := range []struct{ scale, pw, ph int }{{4, 44, 28}, {4, 48, 32}, {2, 32, 16}} {
+		got := TensorToFrames(MustExecOnce(be, func(x *Node) *Node { return PrepareGraph(x, tc.scale, tc.pw, tc.ph) }, FramesToTensor(lq)))
+		for k, f := range lq {
+			want := frame.Resize(f, f.W*tc.scale, f.H*tc.scale, frame.Bicubic).Clamp().PadReplicate(tc.pw, tc.ph)
+			if got[k].W != tc.pw || got[k].H != tc.ph {
+				t.Fatalf("scale %d: %dx%d, want %dx%d", tc.scale, got[k].W, got[k].H, tc.pw, tc.ph)
+			}
+			for j := range want.Pix {
+				if d := math.Abs(float64(got[k].Pix[j] - want.Pix[j])); d > 1e-6 {
+					t.Fatalf("scale %d frame %d sample %d: %g, want %g", tc.scale, k, j, got[k].Pix[j], want.Pix[j])
+				}
+			}
 		}
 	}
 }

@@ -30,6 +30,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		scale, frames, warmup                                           int
 		degrade, keepGoing                                              bool
 		tile, windowT                                                   int
+		deviceOps                                                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench IN",
@@ -105,7 +106,7 @@ bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
 
 			backendDesc := ""
 			if benchHasKind(selected, bench.KindPSSR) {
-				desc, cleanup, err := benchWirePSSR(a, selected, backendSpec, modelPath, fs.Changed("model"), scale, tile, windowT)
+				desc, cleanup, err := benchWirePSSR(a, selected, backendSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps)
 				if err != nil {
 					return err
 				}
@@ -153,6 +154,7 @@ bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
 	f.StringVar(&peersRoot, "peers", "", "folder the peers are installed in (default $PSSR_PEERS or .cache/peers of the checkout)")
 	f.BoolVar(&degrade, "degrade", true, "without --gt: IN is the ground truth and the input its bicubic downscale by --scale")
 	f.IntVar(&warmup, "warmup", bench.DefaultWarmupFrames, "untimed warm-up run on the first `N` frames of each mode (0: none)")
+	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.IntVar(&tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
 	f.IntVar(&windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
 	f.BoolVar(&keepGoing, "keep-going", true, "report a mode that fails as failed and go on (false: stop at the first failure)")
@@ -183,7 +185,7 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // model or a backend that does not start skips the modes with that note;
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
-func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bool, scale, pipelineTile, pipelineWindow int) (string, func(), error) {
+func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string) (string, func(), error) {
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -208,7 +210,12 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		return "", func() {}, nil
 	}
 	cleanup := func() { be.Finalize() }
-	a.log.Info("backend", "backend", desc)
+	onDevice, err := parseDeviceOps(deviceOps, be)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	a.log.Info("backend", "backend", desc, "device_ops", onDevice)
 	m, err := model.Load(be, path)
 	if err != nil {
 		if explicit {
@@ -226,6 +233,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		opt := pipeline.DefaultOptions()
 		opt.Scale = scale
 		opt.Mode = pipeline.Mode(selected[i].Name)
+		opt.OnDevice = onDevice
 		if pipelineTile >= 0 {
 			opt.Tile = pipelineTile
 		}

@@ -22,7 +22,7 @@ func newUpscaleCmd(a *app) *cobra.Command {
 	var (
 		of                     outputFlags
 		modelPath, backendSpec string
-		mode, fuse             string
+		mode, fuse, deviceOps  string
 		draftSteps             int
 		draftTimesteps         []int
 	)
@@ -91,6 +91,9 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 				return fmt.Errorf("--backend: %w", err)
 			}
 			defer be.Finalize()
+			if opt.OnDevice, err = parseDeviceOps(deviceOps, be); err != nil {
+				return err
+			}
 			m, err := model.Load(be, modelPath)
 			if err != nil {
 				return fmt.Errorf("--model: %w", err)
@@ -148,6 +151,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.IntVar(&opt.Tile, "tile", opt.Tile, "spatial tile side in output pixels (0: whole frames)")
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
+	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
 	of.register(f)
 	return cmd
 }
