@@ -16,13 +16,25 @@ const (
 
 // resBlock is a pre-norm residual block: LayerNorm, 3x3 neighbourhood,
 // dense, GELU, dense. On a token grid it acts like a 3x3 convolution block.
-func resBlock(ctx *context.Context, h *Node) *Node {
+// outInit initialises the last dense layer (fc2): initNormal for the
+// original blocks, initZero for a block that must start as the identity.
+func resBlock(ctx *context.Context, h *Node, outInit initKind) *Node {
 	w := h.Shape().Dimensions[h.Rank()-1]
 	y := layerNorm(ctx.In("norm"), h, true)
 	y = neighbourhood3x3(y)
 	y = gelu(linear(ctx.In("fc1"), y, w, initNormal))
-	y = linear(ctx.In("fc2"), y, w, initNormal)
+	y = linear(ctx.In("fc2"), y, w, outInit)
 	return Add(h, MulScalar(y, 0.5))
+}
+
+// FineBlockScope is the scope, under ae/dec, of fine-stage residual block i:
+// "fine_block" for the first (the name it had when there was only one),
+// "fine_block_1", "fine_block_2", ... for the others.
+func FineBlockScope(i int) string {
+	if i == 0 {
+		return "fine_block"
+	}
+	return fmt.Sprintf("fine_block_%d", i)
 }
 
 // Encode maps frames x [N, H, W, 3] with values in [0, 1] to latents
@@ -32,7 +44,7 @@ func Encode(ctx *context.Context, cfg AEConfig, x *Node) *Node {
 	h := spaceToDepth(MulScalar(AddScalar(x, -0.5), 2), cfg.Patch)
 	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
 	for i := 0; i < cfg.EncBlocks; i++ {
-		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h)
+		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h, initNormal)
 	}
 	h = layerNorm(ctx.In("out_norm"), h, true)
 	return linear(ctx.In("out"), h, cfg.LatentChannels, initNormal)
@@ -42,7 +54,8 @@ func Encode(ctx *context.Context, cfg AEConfig, x *Node) *Node {
 // [N, h*p, w*p, 3], conditioned on cond [N, h*p, w*p, 3]: the low-quality
 // frame already resized to the output size. The decoder predicts a residual
 // over cond, in the manner of a lightweight conditional decoder: a coarse
-// stage on p x p patches, then a fine stage on p/2 x p/2 patches.
+// stage on p x p patches, then a fine stage on p/2 x p/2 patches with
+// cfg.FineBlockCount() residual blocks (scopes FineBlockScope(i)).
 func Decode(ctx *context.Context, cfg AEConfig, z, cond *Node) *Node {
 	ctx = ctx.In(ScopeAE).In("dec")
 	p := cfg.Patch
@@ -50,14 +63,22 @@ func Decode(ctx *context.Context, cfg AEConfig, z, cond *Node) *Node {
 	h := Concatenate([]*Node{z, spaceToDepth(c, p)}, -1)
 	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
 	for i := 0; i < cfg.DecBlocks; i++ {
-		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h)
+		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h, initNormal)
 	}
 	// Fine stage: every token splits into 2x2 sub-tokens of half width.
 	fw := max(cfg.Width/2, 8)
 	h = layerNorm(ctx.In("up_norm"), h, true)
 	h = depthToSpace(linear(ctx.In("up"), h, 4*fw, initNormal), 2)
 	h = Add(h, linear(ctx.In("fine_cond"), spaceToDepth(c, p/2), fw, initNormal))
-	h = resBlock(ctx.In("fine_block"), h)
+	// Blocks after the first have a zero-initialised fc2: they start as the
+	// identity, so a decoder grown by LoadGrown decodes as before.
+	for i := 0; i < cfg.FineBlockCount(); i++ {
+		outInit := initNormal
+		if i > 0 {
+			outInit = initZero
+		}
+		h = resBlock(ctx.In(FineBlockScope(i)), h, outInit)
+	}
 	h = layerNorm(ctx.In("out_norm"), h, true)
 	out := linear(ctx.In("out"), h, (p/2)*(p/2)*3, initZero)
 	return Add(cond, depthToSpace(out, p/2))

@@ -30,7 +30,20 @@ type AEConfig struct {
 	// EncBlocks and DecBlocks count the residual 3x3-neighbourhood blocks.
 	EncBlocks int `json:"enc_blocks"`
 	DecBlocks int `json:"dec_blocks"`
+	// FineBlocks counts the residual blocks of the decoder's fine stage (on
+	// p/2 x p/2 patches); 0 means 1, so files written before the field
+	// existed load unchanged. Blocks added after the first start as the
+	// identity (see Decode), which lets LoadGrown deepen a trained decoder
+	// without changing its output. At most MaxFineBlocks.
+	FineBlocks int `json:"fine_blocks,omitempty"`
 }
+
+// MaxFineBlocks is the largest AEConfig.FineBlocks that Validate accepts.
+const MaxFineBlocks = 8
+
+// FineBlockCount is the number of fine-stage residual blocks the decoder
+// has: FineBlocks, or 1 when FineBlocks is 0.
+func (c AEConfig) FineBlockCount() int { return max(1, c.FineBlocks) }
 
 // DiTConfig sizes the base latent transformer (and, through DraftConfig, the draft).
 type DiTConfig struct {
@@ -100,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.AE.EncBlocks < 0 || c.AE.DecBlocks < 0 {
 		return fmt.Errorf("model config: negative autoencoder block count")
+	}
+	if c.AE.FineBlocks < 0 || c.AE.FineBlocks > MaxFineBlocks {
+		return fmt.Errorf("model config: ae.fine_blocks must be in 0..%d (0 means 1), got %d", MaxFineBlocks, c.AE.FineBlocks)
 	}
 	if c.DiT.Width%c.DiT.Heads != 0 {
 		return fmt.Errorf("model config: dit.width %d not divisible by dit.heads %d", c.DiT.Width, c.DiT.Heads)

@@ -121,18 +121,93 @@ func Load(backend backends.Backend, path string) (*Model, error) {
 	return m, nil
 }
 
+// LoadGrown reads a weights file like Load, but builds the model with a
+// decoder fine stage of fineBlocks residual blocks (AEConfig.FineBlocks),
+// which must be at least the file's count. Every tensor of the file is set
+// (names and shapes checked: a file tensor the model has no place for, or a
+// model variable the file lacks other than those of the new blocks, is an
+// error matching weights.ErrMismatch); the new blocks keep their
+// initialisation, with fc2 zero so that each starts as the identity and the
+// grown model decodes exactly as the file's. The file's metadata is kept and
+// the growth recorded under "model.fine_blocks_grown" ("1->3"; earlier
+// growths stay listed before it). With fineBlocks equal to the file's
+// count, LoadGrown is Load.
+func LoadGrown(backend backends.Backend, path string, fineBlocks int) (*Model, error) {
+	f, err := weights.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	cfg, err := ParseConfig(f.Config)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	had := cfg.AE.FineBlockCount()
+	if fineBlocks < had {
+		return nil, fmt.Errorf("model: %s has %d decoder fine blocks; cannot grow it to %d", path, had, fineBlocks)
+	}
+	if fineBlocks > had {
+		cfg.AE.FineBlocks = fineBlocks
+	}
+	m, err := New(backend, cfg, 0)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	var fresh []string
+	for i := had; i < fineBlocks; i++ {
+		fresh = append(fresh, ScopeAE+"/dec/"+FineBlockScope(i)+"/")
+	}
+	isFresh := func(name string) bool {
+		for _, p := range fresh {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
+	if err := m.setWeights(f, false, isFresh); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	for k, v := range f.Metadata {
+		m.Metadata[k] = v
+	}
+	if fineBlocks > had {
+		g := fmt.Sprintf("%d->%d", had, fineBlocks)
+		if prev := m.Metadata[MetaFineBlocksGrown]; prev != "" {
+			g = prev + "," + g
+		}
+		m.Metadata[MetaFineBlocksGrown] = g
+	}
+	return m, nil
+}
+
+// MetaFineBlocksGrown is the metadata key where LoadGrown records the
+// growths of the decoder's fine stage, e.g. "1->3".
+const MetaFineBlocksGrown = "model.fine_blocks_grown"
+
 // SetWeights sets the model's variables from f after checking f against
 // Specs. With extra, variables in f that are not network variables
 // (optimizer state of a checkpoint) are created in the context too.
 func (m *Model) SetWeights(f *weights.File, extra bool) error {
+	return m.setWeights(f, extra, nil)
+}
+
+// setWeights is SetWeights, except that the network variables for which
+// keep reports true must be absent from f and keep their current value.
+func (m *Model) setWeights(f *weights.File, extra bool, keep func(name string) bool) error {
 	var netTensors []weights.Tensor
 	for _, t := range f.Tensors {
 		if IsNetworkVariable(t.Name) {
 			netTensors = append(netTensors, t)
 		}
 	}
+	var specs []weights.Spec
+	for _, s := range m.Specs() {
+		if keep == nil || !keep(s.Name) {
+			specs = append(specs, s)
+		}
+	}
 	check := &weights.File{Config: f.Config, Tensors: netTensors}
-	if err := check.Check(m.Specs()); err != nil {
+	if err := check.Check(specs); err != nil {
 		return err
 	}
 	byName := map[string]*context.Variable{}
