@@ -24,9 +24,22 @@ func gradientLoss(pred, target *Node) *Node {
 // the Laplacian responses of pred and target, which penalises missing or
 // invented high-frequency detail.
 func sharpnessLoss(pred, target *Node) *Node {
-	lap := func(x *Node) *Node {
-		s := Add(Add(model.ShiftReplicate(x, 0, 1), model.ShiftReplicate(x, 0, -1)), Add(model.ShiftReplicate(x, 1, 0), model.ShiftReplicate(x, -1, 0)))
-		return Sub(s, MulScalar(x, 4))
-	}
-	return l1(lap(pred), lap(target))
+	return l1(laplacian(pred), laplacian(target))
+}
+
+// laplacian is the 4-neighbour Laplacian of x [N, H, W, C] with replicated edges.
+func laplacian(x *Node) *Node {
+	s := Add(Add(model.ShiftReplicate(x, 0, 1), model.ShiftReplicate(x, 0, -1)), Add(model.ShiftReplicate(x, 1, 0), model.ShiftReplicate(x, -1, 0)))
+	return Sub(s, MulScalar(x, 4))
+}
+
+// detailLoss is a weight-free term that asks for the ground truth's amount
+// of high-frequency detail: per frame, the absolute difference between the
+// mean absolute Laplacian (over pixels and channels) of pred and of target
+// [N, H, W, C], averaged over frames. Pixel losses alone reward smooth
+// predictions; this term does not care where the detail is, only that it
+// is there, which is the role LPIPS plays in the released draft training.
+func detailLoss(pred, target *Node) *Node {
+	energy := func(x *Node) *Node { return ReduceMean(Abs(laplacian(x)), 1, 2, 3) }
+	return model.MeanAll(Abs(Sub(energy(pred), energy(target))))
 }

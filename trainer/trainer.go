@@ -91,6 +91,14 @@ type Config struct {
 	Resume bool
 	// PixelWeight and SharpWeight weigh the pixel and sharpness terms.
 	PixelWeight, SharpWeight float64
+	// DetailWeight weighs the detail term (base and draft): the mismatch
+	// between the amounts of high-frequency detail of prediction and ground
+	// truth (see detailLoss). 0 leaves it out.
+	DetailWeight float64
+	// FineBlocks, when it exceeds the decoder fine-stage blocks of the
+	// --init model, grows the decoder to that many blocks (model.LoadGrown;
+	// the new blocks start as the identity). 0 keeps the model's.
+	FineBlocks int
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
 	// schedule still completes. The final step count is recorded in the
@@ -147,6 +155,12 @@ func (c Config) Validate() error {
 	}
 	if !(c.LR > 0 && c.LR < 1) {
 		return fmt.Errorf("trainer: --lr %g out of range (0, 1)", c.LR)
+	}
+	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 {
+		return fmt.Errorf("trainer: loss weights must not be negative")
+	}
+	if c.FineBlocks < 0 || c.FineBlocks > model.MaxFineBlocks {
+		return fmt.Errorf("trainer: --fine-blocks %d out of range [0, %d]", c.FineBlocks, model.MaxFineBlocks)
 	}
 	if c.Stage != StageAutoencoder && c.Init == "" && !c.Resume {
 		return fmt.Errorf("trainer: stage %s needs --init (the model of the previous stage)", c.Stage)
@@ -238,6 +252,12 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	case cfg.Init != "":
 		if m, err = model.Load(be, cfg.Init); err != nil {
 			return err
+		}
+		if have := m.Config.AE.FineBlockCount(); cfg.FineBlocks > have {
+			if m, err = model.LoadGrown(be, cfg.Init, cfg.FineBlocks); err != nil {
+				return err
+			}
+			log.Info("decoder fine stage grown", "blocks", cfg.FineBlocks, "was", have)
 		}
 	default:
 		if m, err = model.New(be, cfg.Model, cfg.Seed); err != nil {
@@ -468,9 +488,9 @@ func termNames(s Stage) []string {
 	case StageAutoencoder:
 		return []string{"pixel", "gradient", "lq_recon"}
 	case StageBase:
-		return []string{"latent", "pixel", "sharp"}
+		return []string{"latent", "pixel", "sharp", "detail"}
 	}
-	return []string{"latent", "pixel", "sharp"}
+	return []string{"latent", "pixel", "sharp", "detail"}
 }
 
 // batch is one training batch on the host: [B, T, H, W, 3] ground truth and
@@ -613,19 +633,25 @@ func buildStep(be backends.Backend, m *model.Model, cfg Config) (*gctx.Exec, err
 			zh5 := Reshape(zh, b, t, ld[1], ld[2], ld[3])
 			zl5 := Reshape(zl, b, t, ld[1], ld[2], ld[3])
 			decode := func(z5 *Node) *Node { return model.Decode(ctx, mc.AE, Reshape(z5, b*t, ld[1], ld[2], ld[3]), lq4) }
-			stepLoss := func(x0 *Node) (*Node, *Node, *Node) {
-				lat := mse(x0, zh5)
+			stepLoss := func(x0 *Node) (lat, pix, sharp, detail *Node) {
 				y := decode(x0)
-				return lat, l1(y, hq4), sharpnessLoss(y, hq4)
+				return mse(x0, zh5), l1(y, hq4), sharpnessLoss(y, hq4), detailLoss(y, hq4)
+			}
+			total := func(lat, pix, sharp, detail *Node) *Node {
+				l := Add(Add(lat, MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
+				if cfg.DetailWeight > 0 {
+					l = Add(l, MulScalar(detail, cfg.DetailWeight))
+				}
+				return l
 			}
 			plan := schedule.DefaultPlan()
 			sig := func(ts int) *Node { return Const(g, float32(schedule.Sigma(ts))) }
 			v, feats := model.Base(ctx, mc, zl5, zl5, Const(g, float32(plan.Base)))
 			if cfg.Stage == StageBase {
 				x0 := schedule.PredictX0Graph(zl5, v, sig(plan.Base))
-				lat, pix, sharp := stepLoss(x0)
-				loss = Add(Add(lat, MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
-				terms = []*Node{lat, pix, sharp}
+				lat, pix, sharp, detail := stepLoss(x0)
+				loss = total(lat, pix, sharp, detail)
+				terms = []*Node{lat, pix, sharp, detail}
 				break
 			}
 			// Draft: unroll from the frozen base step's x_next.
@@ -633,7 +659,7 @@ func buildStep(be backends.Backend, m *model.Model, cfg Config) (*gctx.Exec, err
 				feats[i] = StopGradient(feats[i])
 			}
 			xt := StopGradient(schedule.StepGraph(zl5, v, sig(plan.Base), sig(plan.Draft[0])))
-			var lat, pix, sharp *Node
+			var lat, pix, sharp, detail *Node
 			for i, ts := range plan.Draft {
 				next := 0
 				if i+1 < len(plan.Draft) {
@@ -641,18 +667,18 @@ func buildStep(be backends.Backend, m *model.Model, cfg Config) (*gctx.Exec, err
 				}
 				vd := model.Draft(ctx, mc, xt, zl5, Const(g, float32(ts)), feats)
 				x0 := schedule.PredictX0Graph(xt, vd, sig(ts))
-				a, p, s := stepLoss(x0)
+				a, p, s, dl := stepLoss(x0)
 				if lat == nil {
-					lat, pix, sharp = a, p, s
+					lat, pix, sharp, detail = a, p, s, dl
 				} else {
-					lat, pix, sharp = Add(lat, a), Add(pix, p), Add(sharp, s)
+					lat, pix, sharp, detail = Add(lat, a), Add(pix, p), Add(sharp, s), Add(detail, dl)
 				}
 				xt = StopGradient(schedule.StepGraph(xt, vd, sig(ts), Const(g, float32(schedule.Sigma(next)))))
 			}
 			k := float64(len(plan.Draft))
-			lat, pix, sharp = DivScalar(lat, k), DivScalar(pix, k), DivScalar(sharp, k)
-			loss = Add(Add(lat, MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
-			terms = []*Node{lat, pix, sharp}
+			lat, pix, sharp, detail = DivScalar(lat, k), DivScalar(pix, k), DivScalar(sharp, k), DivScalar(detail, k)
+			loss = total(lat, pix, sharp, detail)
+			terms = []*Node{lat, pix, sharp, detail}
 		}
 		opt.UpdateGraph(ctx, g, loss)
 		return append([]*Node{loss}, terms...)

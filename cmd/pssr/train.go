@@ -86,6 +86,8 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.BoolVar(&c.Resume, "resume", false, "continue exactly from --out/checkpoint.safetensors")
 	f.Float64Var(&c.PixelWeight, "pixel-weight", def.PixelWeight, "weight of the decoded pixel loss (base, draft)")
 	f.Float64Var(&c.SharpWeight, "sharp-weight", def.SharpWeight, "weight of the Laplacian sharpness loss (base, draft)")
+	f.Float64Var(&c.DetailWeight, "detail-weight", def.DetailWeight, "weight of the detail loss: the gap between the mean |Laplacian| of output and ground truth (base, draft; 0: off)")
+	f.IntVar(&c.FineBlocks, "fine-blocks", 0, "grow the --init model's decoder fine stage to N residual blocks (new blocks start as the identity; 0: keep)")
 	f.StringSliceVar(&c.Trainable, "trainable", nil, "variable scopes to train instead of the stage's network, e.g. ae/dec (decoder fine-tuning on the base's predictions)")
 	f.Float64Var(&c.VideoWeight, "video-weight", 0, "share of clips drawn from real video (0: every source equally likely)")
 	f.DurationVar(&c.MaxTime, "max-time", 0, "bound the wall time (e.g. 10m): the step count is lowered after 20 steps so the schedule completes")

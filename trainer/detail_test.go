@@ -1,0 +1,97 @@
+package trainer
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/testbackend"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/weights"
+)
+
+// TestDetailLoss: zero for identical frames, positive for a blurred copy,
+// and larger the more it is blurred.
+func TestDetailLoss(t *testing.T) {
+	be := testbackend.New(t)
+	src, err := frame.Load(filepath.Join("testdata", "frames", "f001.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crop := src
+	blur := func(f *frame.Image, k int) *frame.Image {
+		return frame.Resize(frame.Resize(f, f.W/k, f.H/k, frame.Area), f.W, f.H, frame.Bicubic)
+	}
+	tensor := func(f *frame.Image) *tensors.Tensor {
+		return tensors.FromFlatDataAndDimensions(append([]float32(nil), f.Pix...), 1, f.H, f.W, 3)
+	}
+	loss := func(pred, target *frame.Image) float64 {
+		out := MustExecOnce(be, func(p, q *Node) *Node { return detailLoss(p, q) }, tensor(pred), tensor(target))
+		return float64(out.Value().(float32))
+	}
+	same, b2, b4 := loss(crop, crop), loss(blur(crop, 2), crop), loss(blur(crop, 4), crop)
+	if same != 0 {
+		t.Errorf("identical frames: detail loss %g, want 0", same)
+	}
+	if !(b2 > 0 && b4 > b2) {
+		t.Errorf("detail loss of blur x2 %g, x4 %g: want 0 < x2 < x4", b2, b4)
+	}
+}
+
+// TestGrowAndDetailWeight trains the base stage two steps (a fresh
+// decoder's output layer is zero, so the first step cannot reach the blocks
+// before it) with the decoder
+// grown to 2 fine blocks and trained with the base, and the detail term on:
+// the saved model has the grown config, the new block left the identity,
+// and the log reports the detail term.
+func TestGrowAndDetailWeight(t *testing.T) {
+	be := testbackend.New(t)
+	data := dataDir(t)
+	root := t.TempDir()
+	m, err := model.New(be, model.Fixture(), 7) // random-weight test fixture
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(root, "init.safetensors")
+	if err := m.Save(init); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "base")
+	c := testConfig(StageBase, data, out, 2)
+	c.Init, c.FineBlocks, c.DetailWeight = init, 2, 0.5
+	c.Trainable = []string{model.ScopeBase, model.ScopeAE + "/dec"}
+	if err := Run(context.Background(), be, c, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := weights.Load(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := model.ParseConfig(f.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.AE.FineBlockCount() != 2 {
+		t.Errorf("saved model has %d fine blocks, want 2", mc.AE.FineBlockCount())
+	}
+	fc2 := tensorsOf(t, filepath.Join(out, "model.safetensors"), "ae/dec/"+model.FineBlockScope(1)+"/fc2/w")
+	moved := false
+	for _, v := range fc2 {
+		for _, x := range v {
+			moved = moved || x != 0
+		}
+	}
+	if !moved {
+		t.Errorf("the new fine block's fc2 is still zero after a training step")
+	}
+	recs := readJSONL[Record](t, filepath.Join(out, "loss.jsonl"))
+	if len(recs) != 2 {
+		t.Fatalf("%d loss records, want 2", len(recs))
+	}
+	if d, ok := recs[0].Terms["detail"]; !ok || !(d >= 0) {
+		t.Errorf("loss terms %v: want a non-negative detail term", recs[0].Terms)
+	}
+}
