@@ -250,13 +250,13 @@ func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), e
 			return fmt.Errorf("tiling: ProcessStream: reading frame 0: %w", err)
 		}
 		if err == nil {
-			pending := first
+			pending, read := first, next
 			peeked := func() (*frame.Image, error) {
 				if f := pending; f != nil {
 					pending = nil
 					return f, nil
 				}
-				return next()
+				return read()
 			}
 			if u.onDevice(first.W*u.opt.Scale, first.H*u.opt.Scale) {
 				return tiling.ProcessStreamScaled(ctx, peeked, u.restoreLQ, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)

@@ -202,6 +202,44 @@ func TestOnDeviceMatchesHost(t *testing.T) {
 	}
 }
 
+// TestOnDeviceTiledFallsBack: frames larger than the tile take the host
+// path even with OnDevice, with the same result as without it.
+func TestOnDeviceTiledFallsBack(t *testing.T) {
+	m := perturbed(t)
+	lq := testClip(3, 21, 13)
+	opt := DefaultOptions()
+	opt.Tile, opt.TileOverlap, opt.WindowT, opt.OverlapT = 64, 16, 2, 1
+	var outs [2][]*frame.Image
+	for k, on := range []bool{false, true} {
+		opt.OnDevice = on
+		u, err := New(m, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		err = u.Run(context.Background(), func() (*frame.Image, error) {
+			if i == len(lq) {
+				return nil, io.EOF
+			}
+			i++
+			return lq[i-1], nil
+		}, func(f *frame.Image) error { outs[k] = append(outs[k], f); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(outs[0]) != len(lq) || len(outs[1]) != len(lq) {
+		t.Fatalf("%d and %d frames out, %d in", len(outs[0]), len(outs[1]), len(lq))
+	}
+	for k := range lq {
+		for j, v := range outs[0][k].Pix {
+			if outs[1][k].Pix[j] != v {
+				t.Fatalf("frame %d sample %d: %g with OnDevice, %g without", k, j, outs[1][k].Pix[j], v)
+			}
+		}
+	}
+}
+
 // TestPrepareGraphMatchesResize checks the in-graph resize and padding
 // against frame.Resize, Clamp and PadReplicate.
 func TestPrepareGraphMatchesResize(t *testing.T) {
