@@ -77,6 +77,9 @@ func TestGrowAndDetailWeight(t *testing.T) {
 	if mc.AE.FineBlockCount() != 2 {
 		t.Errorf("saved model has %d fine blocks, want 2", mc.AE.FineBlockCount())
 	}
+	if f.Metadata["train.base[base,ae/dec].fine_blocks"] != "2" || f.Metadata[model.MetaFineBlocksGrown] != "1->2" {
+		t.Errorf("saved model metadata does not record the growth: %v", f.Metadata)
+	}
 	fc2 := tensorsOf(t, filepath.Join(out, "model.safetensors"), "ae/dec/"+model.FineBlockScope(1)+"/fc2/w")
 	moved := false
 	for _, v := range fc2 {

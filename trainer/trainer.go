@@ -97,7 +97,10 @@ type Config struct {
 	DetailWeight float64
 	// FineBlocks, when it exceeds the decoder fine-stage blocks of the
 	// --init model, grows the decoder to that many blocks (model.LoadGrown;
-	// the new blocks start as the identity). 0 keeps the model's.
+	// the new blocks start as the identity). 0 keeps the model's. With
+	// --resume the checkpoint's decoder is used as it is. Runs record it in
+	// the model metadata as train.<stage>.fine_blocks, and a positive
+	// DetailWeight as train.<stage>.detail_weight.
 	FineBlocks int
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
@@ -213,6 +216,7 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	// The model: from a checkpoint, from the previous stage, or fresh.
 	var m *model.Model
 	start := 0
+	grownFrom := 0 // the fine-stage blocks before --fine-blocks grew the decoder
 	var err error
 	switch {
 	case cfg.Resume:
@@ -253,11 +257,15 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 		if m, err = model.Load(be, cfg.Init); err != nil {
 			return err
 		}
-		if have := m.Config.AE.FineBlockCount(); cfg.FineBlocks > have {
+		switch have := m.Config.AE.FineBlockCount(); {
+		case cfg.FineBlocks > have:
 			if m, err = model.LoadGrown(be, cfg.Init, cfg.FineBlocks); err != nil {
 				return err
 			}
+			grownFrom = have
 			log.Info("decoder fine stage grown", "blocks", cfg.FineBlocks, "was", have)
+		case cfg.FineBlocks > 0 && cfg.FineBlocks < have:
+			log.Warn("--fine-blocks is below the model's count: the decoder keeps its blocks", "fine_blocks", cfg.FineBlocks, "model", have)
 		}
 	default:
 		if m, err = model.New(be, cfg.Model, cfg.Seed); err != nil {
@@ -277,6 +285,10 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 		trainable = cfg.Trainable
 	}
 	m.SetTrainable(trainable...)
+	if grownFrom > 0 && !anyTrainable(m, model.ScopeAE+"/dec/"+model.FineBlockScope(grownFrom)+"/") {
+		log.Warn("the new decoder fine blocks are frozen in this run and stay the identity (train them with --trainable including ae/dec)",
+			"trainable", strings.Join(trainable, ","))
+	}
 	if n := m.NumParameters(""); n > 0 && countTrainable(m) == 0 {
 		return fmt.Errorf("trainer: --trainable %v matches no network variable", trainable)
 	}
@@ -336,6 +348,12 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 			key += "[" + strings.Join(cfg.Trainable, ",") + "]"
 		}
 		m.Metadata[key+".steps"] = strconv.Itoa(i)
+		if cfg.FineBlocks > 0 {
+			m.Metadata[key+".fine_blocks"] = strconv.Itoa(cfg.FineBlocks)
+		}
+		if cfg.DetailWeight > 0 && cfg.Stage != StageAutoencoder {
+			m.Metadata[key+".detail_weight"] = strconv.FormatFloat(cfg.DetailWeight, 'g', -1, 64)
+		}
 		if err := m.SaveAll(ckptPath); err != nil {
 			return err
 		}
@@ -560,6 +578,17 @@ func sourceWeights(isVideo []bool, videoWeight float64) []float64 {
 		}
 	}
 	return w
+}
+
+// anyTrainable reports whether a trainable network variable's name starts
+// with prefix.
+func anyTrainable(m *model.Model, prefix string) bool {
+	for _, v := range m.NetworkVariables() {
+		if v.Trainable && strings.HasPrefix(model.VariableName(v), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // countTrainable counts the trainable network variables.

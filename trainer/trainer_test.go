@@ -268,10 +268,14 @@ func TestStages(t *testing.T) {
 	draftDir := filepath.Join(root, "draft")
 	c = testConfig(StageDraft, data, draftDir, 1)
 	c.Init = baseModel
+	c.DetailWeight = 0.5 // checkOutputs finds the "detail" term in loss.jsonl
 	if err := Run(ctx, be, c, quietLog()); err != nil {
 		t.Fatalf("draft: %v", err)
 	}
 	checkOutputs(t, draftDir, StageDraft, 1)
+	if f, err := weights.Load(filepath.Join(draftDir, "model.safetensors")); err != nil || f.Metadata["train.draft.detail_weight"] != "0.5" {
+		t.Errorf("draft model metadata lacks train.draft.detail_weight=0.5: %v %v", err, f.Metadata)
+	}
 	draftModel := filepath.Join(draftDir, "model.safetensors")
 	sameBits(t, "autoencoder after the draft stage", tensorsOf(t, baseModel, model.ScopeAE+"/"), tensorsOf(t, draftModel, model.ScopeAE+"/"))
 	sameBits(t, "base after the draft stage", tensorsOf(t, baseModel, model.ScopeBase+"/"), tensorsOf(t, draftModel, model.ScopeBase+"/"))
