@@ -102,6 +102,10 @@ type Config struct {
 	// the model metadata as train.<stage>.fine_blocks, and a positive
 	// DetailWeight as train.<stage>.detail_weight.
 	FineBlocks int
+	// KeepDraft continues training the --init model's draft (stage draft)
+	// instead of initialising it from the base: for a model whose draft is
+	// already trained.
+	KeepDraft bool
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
 	// schedule still completes. The final step count is recorded in the
@@ -272,7 +276,7 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 			return err
 		}
 	}
-	if cfg.Stage == StageDraft && !cfg.Resume {
+	if cfg.Stage == StageDraft && !cfg.Resume && !cfg.KeepDraft {
 		n, err := m.InitDraftFromBase()
 		if err != nil {
 			return err

@@ -280,6 +280,25 @@ func TestStages(t *testing.T) {
 	sameBits(t, "autoencoder after the draft stage", tensorsOf(t, baseModel, model.ScopeAE+"/"), tensorsOf(t, draftModel, model.ScopeAE+"/"))
 	sameBits(t, "base after the draft stage", tensorsOf(t, baseModel, model.ScopeBase+"/"), tensorsOf(t, draftModel, model.ScopeBase+"/"))
 
+	t.Run("keep draft", func(t *testing.T) {
+		// With KeepDraft, the draft stage starts from the --init model's
+		// trained draft: interrupted before its first step, it saves it as is.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out := filepath.Join(root, "draft-keep")
+		c := testConfig(StageDraft, data, out, 3)
+		c.Init, c.KeepDraft = draftModel, true
+		c.beforeStep = func(step int) {
+			if step == 0 {
+				cancel()
+			}
+		}
+		if err := Run(ctx, be, c, quietLog()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		sameBits(t, "kept draft", tensorsOf(t, draftModel, model.ScopeDraft+"/"), tensorsOf(t, filepath.Join(out, "model.safetensors"), model.ScopeDraft+"/"))
+	})
+
 	t.Run("draft initialised from base", func(t *testing.T) {
 		testDraftInit(t, be, data, baseModel, filepath.Join(root, "draft0"))
 	})
