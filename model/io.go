@@ -96,17 +96,26 @@ func convertFlat[T float64 | int64](in []T) []float32 {
 	return out
 }
 
+// readFile reads a weights file and its model config.
+func readFile(path string) (*weights.File, Config, error) {
+	f, err := weights.Load(path)
+	if err != nil {
+		return nil, Config{}, fmt.Errorf("model: %w", err)
+	}
+	cfg, err := ParseConfig(f.Config)
+	if err != nil {
+		return nil, Config{}, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return f, cfg, nil
+}
+
 // Load reads a weights file, builds the model its config describes and sets
 // its weights. Names, shapes and dtypes are checked against the model; any
 // mismatch is an error listing every difference.
 func Load(backend backends.Backend, path string) (*Model, error) {
-	f, err := weights.Load(path)
+	f, cfg, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	cfg, err := ParseConfig(f.Config)
-	if err != nil {
-		return nil, fmt.Errorf("model: %s: %w", path, err)
+		return nil, err
 	}
 	m, err := New(backend, cfg, 0)
 	if err != nil {
@@ -133,13 +142,9 @@ func Load(backend backends.Backend, path string) (*Model, error) {
 // growths stay listed before it). With fineBlocks equal to the file's
 // count, LoadGrown is Load.
 func LoadGrown(backend backends.Backend, path string, fineBlocks int) (*Model, error) {
-	f, err := weights.Load(path)
+	f, cfg, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	cfg, err := ParseConfig(f.Config)
-	if err != nil {
-		return nil, fmt.Errorf("model: %s: %w", path, err)
+		return nil, err
 	}
 	had := cfg.AE.FineBlockCount()
 	if fineBlocks < had {

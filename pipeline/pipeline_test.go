@@ -39,6 +39,28 @@ func testClip(n, w, h int) []*frame.Image {
 	return out
 }
 
+// runStream builds an Upscaler with opt and streams lq through Run.
+func runStream(t *testing.T, m *model.Model, opt Options, lq []*frame.Image) []*frame.Image {
+	t.Helper()
+	u, err := New(m, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	var got []*frame.Image
+	err = u.Run(context.Background(), func() (*frame.Image, error) {
+		if i == len(lq) {
+			return nil, io.EOF
+		}
+		i++
+		return lq[i-1], nil
+	}, func(f *frame.Image) error { got = append(got, f); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // A freshly initialised model has zero-initialised velocity heads and a
 // zero-initialised decoder output, so it is an identity model: every mode
 // must return the bicubic upsampling, through windows, tiles and padding.
@@ -66,18 +88,7 @@ func TestIdentityModelThroughWindowsAndTiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			i := 0
-			var got []*frame.Image
-			err = u.Run(context.Background(), func() (*frame.Image, error) {
-				if i == len(lq) {
-					return nil, io.EOF
-				}
-				i++
-				return lq[i-1], nil
-			}, func(f *frame.Image) error { got = append(got, f); return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := runStream(t, m, opt, lq)
 			if len(got) != len(lq) {
 				t.Fatalf("%d frames out, %d in", len(got), len(lq))
 			}
@@ -151,25 +162,7 @@ func perturbed(t *testing.T) *model.Model {
 func TestOnDeviceMatchesHost(t *testing.T) {
 	m := perturbed(t)
 	lq := testClip(6, 21, 13) // odd sizes: padding and cropping are exercised
-	run := func(opt Options) []*frame.Image {
-		u, err := New(m, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := 0
-		var got []*frame.Image
-		err = u.Run(context.Background(), func() (*frame.Image, error) {
-			if i == len(lq) {
-				return nil, io.EOF
-			}
-			i++
-			return lq[i-1], nil
-		}, func(f *frame.Image) error { got = append(got, f); return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	run := func(opt Options) []*frame.Image { return runStream(t, m, opt, lq) }
 	for _, mode := range []Mode{ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step} {
 		t.Run(string(mode), func(t *testing.T) {
 			opt := DefaultOptions()
@@ -212,21 +205,7 @@ func TestOnDeviceTiledFallsBack(t *testing.T) {
 	var outs [2][]*frame.Image
 	for k, on := range []bool{false, true} {
 		opt.OnDevice = on
-		u, err := New(m, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := 0
-		err = u.Run(context.Background(), func() (*frame.Image, error) {
-			if i == len(lq) {
-				return nil, io.EOF
-			}
-			i++
-			return lq[i-1], nil
-		}, func(f *frame.Image) error { outs[k] = append(outs[k], f); return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
+		outs[k] = runStream(t, m, opt, lq)
 	}
 	if len(outs[0]) != len(lq) || len(outs[1]) != len(lq) {
 		t.Fatalf("%d and %d frames out, %d in", len(outs[0]), len(outs[1]), len(lq))
