@@ -79,11 +79,13 @@ type Config struct {
 	Draft DraftConfig `json:"draft"`
 }
 
-// Tiny returns the configuration of pssr-tiny, the CPU-sized default model.
+// Tiny returns the configuration of pssr-tiny, the CPU-sized default model
+// (with the three-block decoder fine stage of the shipped weights; the
+// first shipped weights had one).
 func Tiny() Config {
 	return Config{
 		Name:  "pssr-tiny",
-		AE:    AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3},
+		AE:    AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3, FineBlocks: 3},
 		DiT:   DiTConfig{Patch: 2, Width: 128, Blocks: 6, Heads: 4, MLP: 256, Window: 4, TimeDim: 64},
 		Draft: DraftConfig{KSelect: 1.5},
 	}
