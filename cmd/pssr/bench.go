@@ -234,6 +234,9 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		opt.Scale = scale
 		opt.Mode = pipeline.Mode(selected[i].Name)
 		opt.OnDevice = onDevice
+		if onDevice {
+			opt.Tile = deviceTile
+		}
 		if pipelineTile >= 0 {
 			opt.Tile = pipelineTile
 		}

@@ -94,6 +94,9 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if opt.OnDevice, err = parseDeviceOps(deviceOps, be); err != nil {
 				return err
 			}
+			if opt.OnDevice && !cmd.Flags().Changed("tile") {
+				opt.Tile = deviceTile
+			}
 			m, err := model.Load(be, modelPath)
 			if err != nil {
 				return fmt.Errorf("--model: %w", err)
@@ -148,7 +151,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.IntVar(&opt.FuseParams.Border, "border", opt.FuseParams.Border, "border in pixels copied from the base result")
 	f.IntVar(&opt.WindowT, "window-t", opt.WindowT, "temporal window in frames")
 	f.IntVar(&opt.OverlapT, "overlap-t", opt.OverlapT, "overlap of temporal windows in frames (linear cross-fade)")
-	f.IntVar(&opt.Tile, "tile", opt.Tile, "spatial tile side in output pixels (0: whole frames)")
+	f.IntVar(&opt.Tile, "tile", opt.Tile, tileHelp)
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)

@@ -117,6 +117,8 @@ func TestUpscale(t *testing.T) {
 		{"frame folder x2 to png folder", framesDir, "frames-x2", []string{"--scale", "2", "--codec", "png"}, 2, "png", false},
 		{"per-step fusion", sampleClip, "per-step.mkv", []string{"--codec", "ffv1", "--fuse", "per-step"}, 4, "ffv1", true},
 		// Windows of 3 frames overlapping by 1 also exercise the cross-fade.
+		// Resize, fusion and crop inside the graphs, windows cross-faded.
+		{"device ops in windows", sampleClip, "device.mkv", []string{"--codec", "ffv1", "--device-ops", "device", "--window-t", "3", "--overlap-t", "1"}, 4, "ffv1", true},
 		{"one draft step in windows", sampleClip, "draft1.mkv", []string{"--codec", "ffv1", "--draft-steps", "1", "--window-t", "3", "--overlap-t", "1"}, 4, "ffv1", true},
 	}
 	for _, tc := range tests {
@@ -220,6 +222,7 @@ func TestUpscaleErrors(t *testing.T) {
 		{name: "window 0", args: []string{"IN", "OUT", "--window-t", "0"}, want: []string{"--window-t 0 out of range"}},
 		{name: "overlap equals window", args: []string{"IN", "OUT", "--window-t", "4", "--overlap-t", "4"}, want: []string{"--overlap-t 4", "[0, --window-t)"}},
 		{name: "overlap above window", args: []string{"IN", "OUT", "--window-t", "4", "--overlap-t", "9"}, want: []string{"--overlap-t 9", "[0, --window-t)"}},
+		{name: "device ops", args: []string{"IN", "OUT", "--device-ops", "gpu"}, want: []string{"--device-ops", "gpu", "auto, device or host"}},
 		{name: "tile 8", args: []string{"IN", "OUT", "--tile", "8"}, want: []string{"--tile 8 out of range"}},
 		{name: "OUT is IN", args: []string{"IN", "IN", "--overwrite"}, inOut: true, want: []string{"is the input", "in.mp4"}},
 		{name: "missing input", args: []string{missing, "OUT"}, want: []string{"missing.mp4", "no such file"}},
