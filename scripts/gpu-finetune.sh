@@ -18,6 +18,8 @@
 #              weights (default "0.5 2"); CROP (default 192), BATCH (8) and
 #              FRAMES (4) size the clips; SKIP_BENCH=1 skips the speed benchmark,
 #              HOST_BENCH=1 adds pssr at 1080p with the host path
+#   TRAIN=0    skips training: only the benchmarks, with INIT (e.g. to measure
+#              the shipped model on another card)
 #   RESULTS    when set, a folder that receives copies of the small results
 #              (logs, bench JSON, loss logs, gzipped models) as each part ends,
 #              so a run cut short still returns what it finished
@@ -75,6 +77,11 @@ stage() { # stage NAME OUTDIR ARGS...: one training stage, logging to OUT/OUTDIR
   publish
   return $rc
 }
+if [ "${TRAIN:-1}" = 0 ]; then
+  [ "${SKIP_BENCH:-0}" != 1 ] && bench 720 device base,pssr,base-4step
+  echo "== done $(date -u +%T)"
+  exit 0
+fi
 stage base base --init "$INIT" --fine-blocks "${FINE_BLOCKS:-3}" --trainable base,ae/dec \
       --video-weight 0.5 --steps 20000 --batch "${BATCH:-8}" --frames "${FRAMES:-4}" --lr 2e-4 --max-time "${BASE_TIME:-140s}" || { publish all; exit 1; }
 for d in ${DETAIL:-0.5 2}; do
