@@ -283,14 +283,27 @@ func (m *Model) setExtra(t weights.Tensor) error {
 	return nil
 }
 
-// DefaultName is the file name of the default model.
+// DefaultName is the file name of the default model (x4).
 const DefaultName = "pssr-tiny-x4.safetensors"
 
-// DefaultPath finds the default model file: $PSSR_MODEL when set, else
-// models/pssr-tiny-x4.safetensors next to the executable, one level above it,
-// or under the current directory and its parents (a source checkout). It
-// returns an error saying that no default model is installed when none exists.
-func DefaultPath() (string, error) {
+// DefaultNameFor is the file name of the default model for an upscaling
+// factor: pssr-tiny-x2.safetensors, pssr-tiny-x4.safetensors.
+func DefaultNameFor(scale int) string { return fmt.Sprintf("pssr-tiny-x%d.safetensors", scale) }
+
+// MetaScale is the metadata key holding the upscaling factor a model was
+// trained for ("2" or "4").
+const MetaScale = "model.scale"
+
+// DefaultPath finds the default x4 model: DefaultPathFor(4).
+func DefaultPath() (string, error) { return DefaultPathFor(4) }
+
+// DefaultPathFor finds the default model for an upscaling factor:
+// $PSSR_MODEL when set, else models/DefaultNameFor(scale), falling back to
+// models/pssr-tiny-x4.safetensors, next to the executable, one level above
+// it, or under the current directory and its parents (a source checkout).
+// It returns an error saying that no default model is installed when none
+// exists.
+func DefaultPathFor(scale int) (string, error) {
 	if p := os.Getenv("PSSR_MODEL"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("model: $PSSR_MODEL=%s: %w", p, err)
@@ -310,10 +323,12 @@ func DefaultPath() (string, error) {
 			}
 		}
 	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "models", DefaultName)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	for _, name := range []string{DefaultNameFor(scale), DefaultName} {
+		for _, d := range dirs {
+			p := filepath.Join(d, "models", name)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("model: no default model is installed (looked for models/%s next to the pssr binary and in the current directory and its parents; set $PSSR_MODEL or pass --model FILE)", DefaultName)

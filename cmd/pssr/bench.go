@@ -149,7 +149,7 @@ bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
 	f.StringVar(&modes, "modes", "all", "comma-separated `LIST` of modes and kinds (baseline, pssr, peer) to run, in order")
 	f.StringVar(&jsonPath, "json", "", "write the results as JSON to `FILE`")
 	f.StringVar(&htmlDir, "html", "", "write an HTML report (table, quality-vs-time plot, zoomed crops) into folder `DIR`")
-	f.StringVar(&modelPath, "model", "", "PS-SR model `FILE` (default: $PSSR_MODEL or models/pssr-tiny-x4.safetensors)")
+	f.StringVar(&modelPath, "model", "", "PS-SR model `FILE` (default: $PSSR_MODEL or models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend `+"`SPEC`"+` of the PS-SR modes: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&peersRoot, "peers", "", "folder the peers are installed in (default $PSSR_PEERS or .cache/peers of the checkout)")
 	f.BoolVar(&degrade, "degrade", true, "without --gt: IN is the ground truth and the input its bicubic downscale by --scale")
@@ -194,7 +194,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		}
 	}
 	if path == "" {
-		p, err := model.DefaultPath()
+		p, err := model.DefaultPathFor(scale)
 		if err != nil {
 			skipAll(err)
 			return "", func() {}, nil
@@ -226,6 +226,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		return desc, cleanup, nil
 	}
 	a.log.Info("model", "path", path)
+	warnModelScale(a.log, m, path, scale)
 	for i := range selected {
 		if selected[i].Kind != bench.KindPSSR {
 			continue

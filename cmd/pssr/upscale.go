@@ -82,7 +82,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 				return fmt.Errorf("IN: %w", err)
 			}
 			if modelPath == "" {
-				if modelPath, err = model.DefaultPath(); err != nil {
+				if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
 					return err
 				}
 			}
@@ -101,6 +101,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err != nil {
 				return fmt.Errorf("--model: %w", err)
 			}
+			warnModelScale(a.log, m, modelPath, opt.Scale)
 			a.log.Info("upscale", "in", in, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 				"frames", info.Frames, "fps", info.FrameRate.String(), "scale", opt.Scale,
 				"mode", opt.Mode, "model", modelPath, "backend", desc)
@@ -140,7 +141,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&opt.Scale, "scale", opt.Scale, "upscaling factor: 2 or 4")
-	f.StringVar(&modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled models/pssr-tiny-x4.safetensors)")
+	f.StringVar(&modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
 	f.StringVar(&mode, "mode", string(opt.Mode), "pssr, pssr-nofuse, base (one step) or base-4step (the base network at every timestep)")
 	f.IntVar(&draftSteps, "draft-steps", len(opt.Plan.Draft), "draft steps after the base step (3 gives 599, 499, 399)")
 	f.IntSliceVar(&draftTimesteps, "draft-timesteps", nil, "explicit draft timesteps, decreasing, below the base's 699 (overrides --draft-steps), e.g. 599,499,399")
