@@ -9,7 +9,6 @@ import (
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/freqfuse"
-	"github.com/pssr/pssr/model"
 )
 
 // The device path: with Options.OnDevice the low-quality frames go to the
@@ -22,8 +21,8 @@ import (
 type deviceExecs struct {
 	prep *gctx.Exec // lq [T, h, w, 3] -> cond [T, H', W', 3] (resized, clamped, padded)
 	// finish decodes one latent or fuses two, crops to the output size and
-	// clamps, per output size.
-	finish1, finish2 map[[2]int]*gctx.Exec
+	// clamps; keyed by the number of latents and the output width and height.
+	finish map[[3]int]*gctx.Exec
 }
 
 // onDevice reports whether a clip of output size w x h takes the device path.
@@ -81,34 +80,26 @@ func PrepareGraph(lq *Node, scale, pw, ph int) *Node {
 
 // newDeviceExecs compiles nothing yet: graphs compile on first use.
 func (u *Upscaler) newDeviceExecs() error {
-	mult := u.m.Config.PixelMultiple()
 	scale := u.opt.Scale
 	var err error
 	u.dev.prep, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, lq *Node) *Node {
 		d := lq.Shape().Dimensions
 		w, h := d[2]*scale, d[1]*scale
-		return PrepareGraph(lq, scale, (w+mult-1)/mult*mult, (h+mult-1)/mult*mult)
+		return PrepareGraph(lq, scale, u.padded(w), u.padded(h))
 	})
-	u.dev.finish1, u.dev.finish2 = map[[2]int]*gctx.Exec{}, map[[2]int]*gctx.Exec{}
+	u.dev.finish = map[[3]int]*gctx.Exec{}
 	return err
 }
 
 // finishExec returns the graph that turns n latents (1, or 2 to fuse) into
 // output frames of size w x h.
 func (u *Upscaler) finishExec(n, w, h int) (*gctx.Exec, error) {
-	cache := u.dev.finish1
-	if n == 2 {
-		cache = u.dev.finish2
-	}
-	if e, ok := cache[[2]int{w, h}]; ok {
+	key := [3]int{n, w, h}
+	if e, ok := u.dev.finish[key]; ok {
 		return e, nil
 	}
 	cfg := u.m.Config.AE
 	params := u.opt.FuseParams
-	decode := func(ctx *gctx.Context, z5, cond *Node) *Node {
-		d := z5.Shape().Dimensions
-		return ClampGraph(model.Decode(ctx, cfg, Reshape(z5, d[1], d[2], d[3], d[4]), cond))
-	}
 	crop := func(y *Node) *Node {
 		if y.Shape().Dimensions[1] == h && y.Shape().Dimensions[2] == w {
 			return y
@@ -119,19 +110,19 @@ func (u *Upscaler) finishExec(n, w, h int) (*gctx.Exec, error) {
 	var err error
 	if n == 1 {
 		e, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, z5, cond *Node) *Node {
-			return crop(decode(ctx, z5, cond))
+			return crop(decodeGraph(ctx, cfg, z5, cond))
 		})
 	} else {
 		e, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, zc, zs, cond *Node) *Node {
-			consistent := decode(ctx, zc, cond)
-			sharp := decode(ctx, zs, cond)
+			consistent := decodeGraph(ctx, cfg, zc, cond)
+			sharp := decodeGraph(ctx, cfg, zs, cond)
 			return crop(freqfuse.FuseGraph(consistent, sharp, params))
 		})
 	}
 	if err != nil {
 		return nil, err
 	}
-	cache[[2]int{w, h}] = e
+	u.dev.finish[key] = e
 	return e, nil
 }
 
@@ -149,10 +140,8 @@ func (u *Upscaler) restoreLQ(ctx context.Context, lq []*frame.Image) (out []*fra
 			err = fmt.Errorf("pipeline: %v", r)
 		}
 	}()
-	for i, f := range lq {
-		if f.W != lq[0].W || f.H != lq[0].H {
-			return nil, fmt.Errorf("pipeline: frame %d is %dx%d, clip is %dx%d", i, f.W, f.H, lq[0].W, lq[0].H)
-		}
+	if err := checkClip(lq); err != nil {
+		return nil, err
 	}
 	w, h := lq[0].W*u.opt.Scale, lq[0].H*u.opt.Scale
 	var owned []*tensors.Tensor

@@ -10,9 +10,7 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -171,9 +169,7 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 		return nil, err
 	}
 	if u.dec, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, z5, cond *Node) *Node {
-		d := z5.Shape().Dimensions
-		z := Reshape(z5, d[1], d[2], d[3], d[4])
-		return ClampGraph(model.Decode(ctx, cfg.AE, z, cond))
+		return decodeGraph(ctx, cfg.AE, z5, cond)
 	}); err != nil {
 		return nil, err
 	}
@@ -198,6 +194,29 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 		}
 	}
 	return u, nil
+}
+
+// decodeGraph decodes latents [1, T, h, w, C] to frames [T, H, W, 3]
+// conditioned on cond, clamped to [0, 1].
+func decodeGraph(ctx *gctx.Context, cfg model.AEConfig, z5, cond *Node) *Node {
+	d := z5.Shape().Dimensions
+	return ClampGraph(model.Decode(ctx, cfg, Reshape(z5, d[1], d[2], d[3], d[4]), cond))
+}
+
+// padded rounds a frame side up to the model's pixel multiple.
+func (u *Upscaler) padded(v int) int {
+	mult := u.m.Config.PixelMultiple()
+	return (v + mult - 1) / mult * mult
+}
+
+// checkClip reports a frame whose size differs from the first one's.
+func checkClip(clip []*frame.Image) error {
+	for i, f := range clip {
+		if f.W != clip[0].W || f.H != clip[0].H {
+			return fmt.Errorf("pipeline: frame %d is %dx%d, clip is %dx%d", i, f.W, f.H, clip[0].W, clip[0].H)
+		}
+	}
+	return nil
 }
 
 // ClampGraph clamps to [0, 1].
@@ -243,37 +262,9 @@ func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Ima
 // end), emit receives the upscaled frames in order. Memory is bounded by the
 // window and tile sizes, not by the length of the video.
 func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
-	if u.opt.OnDevice {
-		// The first frame decides the path; it is handed on unread.
-		first, err := next()
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("tiling: ProcessStream: reading frame 0: %w", err)
-		}
-		if err == nil {
-			pending, read := first, next
-			peeked := func() (*frame.Image, error) {
-				if f := pending; f != nil {
-					pending = nil
-					return f, nil
-				}
-				return read()
-			}
-			if u.onDevice(first.W*u.opt.Scale, first.H*u.opt.Scale) {
-				return tiling.ProcessStreamScaled(ctx, peeked, u.restoreLQ, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
-			}
-			next = peeked
-		} else {
-			return nil // an empty video
-		}
-	}
-	upNext := func() (*frame.Image, error) {
-		f, err := next()
-		if err != nil {
-			return nil, err
-		}
-		return u.Resize(f), nil
-	}
-	return tiling.ProcessStream(ctx, upNext, u.Restore, emit, u.opt.WindowT, u.opt.OverlapT)
+	// Windows of low-quality frames; UpscaleClip picks the device or the
+	// host path per window.
+	return tiling.ProcessStreamScaled(ctx, next, u.UpscaleClip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
 }
 
 // restoreTile runs the networks on one tile of a clip: pad to the pixel
@@ -282,14 +273,13 @@ func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := checkClip(up); err != nil {
+		return nil, err
+	}
 	w, h := up[0].W, up[0].H
-	mult := u.m.Config.PixelMultiple()
-	pw, ph := (w+mult-1)/mult*mult, (h+mult-1)/mult*mult
+	pw, ph := u.padded(w), u.padded(h)
 	padded := make([]*frame.Image, len(up))
 	for i, f := range up {
-		if f.W != w || f.H != h {
-			return nil, fmt.Errorf("pipeline: frame %d is %dx%d, clip is %dx%d", i, f.W, f.H, w, h)
-		}
 		padded[i] = f
 		if pw != w || ph != h {
 			padded[i] = f.PadReplicate(pw, ph)
