@@ -145,30 +145,41 @@ func linspace(i, n int) float64 {
 	return -0.5 + float64(i)/float64(n-1)
 }
 
+// evenFilter returns the even part (H[k]+H[-k])/2 of the unshifted
+// (ifftshift-ed) Butterworth filter of w x h frames, for ky in [0, h) and
+// kx in [0, cols), row-major: cols = w gives the whole spectrum, w/2+1 the
+// half spectrum of a real transform. The centred filter Hc[j][i] is taken
+// at (u_i, v_j), so H[ky][kx] = Hc[(ky+h/2)%h][(kx+w/2)%w].
+func evenFilter(w, h, cols int, fc float64, order int) []float64 {
+	hc := func(ky, kx int) float64 {
+		u := linspace((kx+w/2)%w, w)
+		v := linspace((ky+h/2)%h, h)
+		return Butterworth(math.Hypot(u, v), fc, order)
+	}
+	f := make([]float64, h*cols)
+	for ky := 0; ky < h; ky++ {
+		for kx := 0; kx < cols; kx++ {
+			f[ky*cols+kx] = (hc(ky, kx) + hc((h-ky)%h, (w-kx)%w)) / 2
+		}
+	}
+	return f
+}
+
 // prepare builds the filter, plans and buffers for w x h frames.
 func (f *Fuser) prepare(w, h int) {
 	if f.w == w && f.h == h && f.filt != nil {
 		return
 	}
 	f.w, f.h = w, h
-	// Centred filter Hc[j][i] at (u_i, v_j); the unshifted (ifftshift-ed)
-	// filter is H[ky][kx] = Hc[(ky+h/2)%h][(kx+w/2)%w].
-	hc := func(ky, kx int) float64 {
-		u := linspace((kx+w/2)%w, w)
-		v := linspace((ky+h/2)%h, h)
-		return Butterworth(math.Hypot(u, v), f.p.Fc, f.p.Order)
-	}
 	// Re(IFFT(F·H)) for a real signal equals IFFT(F·Hs) with Hs the even
 	// part (H[k]+H[-k])/2, which is real and even, so the inverse transform
 	// of a real signal stays real. That lets one complex transform filter
 	// two real frames at once (one in the real part, one in the imaginary
 	// part) with exactly the result of the per-frame definition.
-	f.filt = make([]float64, w*h)
+	f.filt = evenFilter(w, h, w, f.p.Fc, f.p.Order)
 	scale := 1 / float64(w*h)
-	for ky := 0; ky < h; ky++ {
-		for kx := 0; kx < w; kx++ {
-			f.filt[ky*w+kx] = (hc(ky, kx) + hc((h-ky)%h, (w-kx)%w)) / 2 * scale
-		}
+	for i := range f.filt {
+		f.filt[i] *= scale
 	}
 	f.z = make([]complex128, w*h)
 	n := runtime.GOMAXPROCS(0)

@@ -202,23 +202,10 @@ func LowPassGraphMethod(y *graph.Node, p Params, m LowPassMethod) *graph.Node {
 	return low
 }
 
-// halfFilter returns the filter Fuser applies (the even part of the
-// ifftshift-ed Butterworth filter, without Fuser's 1/(W·H)) on the half
-// spectrum kx in [0, W/2], as an h x (w/2+1) row-major slice.
+// halfFilter returns the filter Fuser applies (without Fuser's 1/(W·H))
+// on the half spectrum kx in [0, W/2], as an h x (w/2+1) row-major slice.
 func halfFilter(w, h int, fc float64, order int) []float64 {
-	hc := func(ky, kx int) float64 {
-		u := linspace((kx+w/2)%w, w)
-		v := linspace((ky+h/2)%h, h)
-		return Butterworth(math.Hypot(u, v), fc, order)
-	}
-	wr := w/2 + 1
-	f := make([]float64, h*wr)
-	for ky := 0; ky < h; ky++ {
-		for kx := 0; kx < wr; kx++ {
-			f[ky*wr+kx] = (hc(ky, kx) + hc((h-ky)%h, (w-kx)%w)) / 2
-		}
-	}
-	return f
+	return evenFilter(w, h, w/2+1, fc, order)
 }
 
 // lowPassFFT filters planes [B, H, W] with the backend's FFT ops.
