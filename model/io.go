@@ -109,6 +109,12 @@ func readFile(path string) (*weights.File, Config, error) {
 	return f, cfg, nil
 }
 
+// ReadConfig returns the model config stored in a weights file.
+func ReadConfig(path string) (Config, error) {
+	_, cfg, err := readFile(path)
+	return cfg, err
+}
+
 // Load reads a weights file, builds the model its config describes and sets
 // its weights. Names, shapes and dtypes are checked against the model; any
 // mismatch is an error listing every difference.

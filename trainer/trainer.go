@@ -258,18 +258,24 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 		}
 		log.Info("resumed", "checkpoint", ckptPath, "step", start)
 	case cfg.Init != "":
-		if m, err = model.Load(be, cfg.Init); err != nil {
+		fileCfg, err := model.ReadConfig(cfg.Init)
+		if err != nil {
 			return err
 		}
-		switch have := m.Config.AE.FineBlockCount(); {
-		case cfg.FineBlocks > have:
+		have := fileCfg.AE.FineBlockCount()
+		if cfg.FineBlocks > have {
 			if m, err = model.LoadGrown(be, cfg.Init, cfg.FineBlocks); err != nil {
 				return err
 			}
 			grownFrom = have
 			log.Info("decoder fine stage grown", "blocks", cfg.FineBlocks, "was", have)
-		case cfg.FineBlocks > 0 && cfg.FineBlocks < have:
+			break
+		}
+		if cfg.FineBlocks > 0 && cfg.FineBlocks < have {
 			log.Warn("--fine-blocks is below the model's count: the decoder keeps its blocks", "fine_blocks", cfg.FineBlocks, "model", have)
+		}
+		if m, err = model.Load(be, cfg.Init); err != nil {
+			return err
 		}
 	default:
 		if m, err = model.New(be, cfg.Model, cfg.Seed); err != nil {
@@ -506,11 +512,8 @@ func truncateLog(path string, step int) error {
 
 // termNames lists the loss terms each stage reports, in graph output order.
 func termNames(s Stage) []string {
-	switch s {
-	case StageAutoencoder:
+	if s == StageAutoencoder {
 		return []string{"pixel", "gradient", "lq_recon"}
-	case StageBase:
-		return []string{"latent", "pixel", "sharp", "detail"}
 	}
 	return []string{"latent", "pixel", "sharp", "detail"}
 }
