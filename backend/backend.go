@@ -2,8 +2,9 @@
 //
 // A backend spec is one of:
 //
-//	go                        the pure-Go SimpleGo backend (always available, slow)
-//	go:<options>              SimpleGo with its options, e.g. go:parallelism=4
+//	go                        GoMLX's pure-Go backend (always available; SIMD
+//	                          matrix products when built with GOEXPERIMENT=simd)
+//	go:<options>              the Go backend with its options, e.g. go:parallelism=4
 //	xla:/abs/path/plugin.so   a PJRT plugin loaded by GoMLX's XLA backend,
 //	                          optionally followed by ",<option>" (e.g. ",tf32")
 //	auto                      the CUDA PJRT plugin of an installed jax if one is
@@ -40,10 +41,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/backends/xla"
-	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/go-xla/compute/xla"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 // Environment variables New reads.
@@ -97,11 +98,11 @@ func defaultOptions() options {
 // the fallback of "auto" to the Go backend; nil discards them. An explicit
 // "xla:" spec whose plugin cannot be loaded, or cannot run a tiny test graph,
 // is an error: only "auto" falls back.
-func New(spec string, log *slog.Logger) (backends.Backend, string, error) {
+func New(spec string, log *slog.Logger) (compute.Backend, string, error) {
 	return newBackend(spec, log, defaultOptions())
 }
 
-func newBackend(spec string, log *slog.Logger, opt options) (backends.Backend, string, error) {
+func newBackend(spec string, log *slog.Logger, opt options) (compute.Backend, string, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -117,7 +118,7 @@ func newBackend(spec string, log *slog.Logger, opt options) (backends.Backend, s
 	name, config, _ := strings.Cut(spec, ":")
 	switch {
 	case name == "go":
-		return newGo(config)
+		return newGo(config, log)
 	case spec == "auto":
 		return newAuto(log, opt)
 	case name == "xla" && config != "":
@@ -130,18 +131,20 @@ func newBackend(spec string, log *slog.Logger, opt options) (backends.Backend, s
 	return nil, "", fmt.Errorf(`backend: %w %q (from %s): want "go", "auto" or "xla:/abs/path/plugin.so"`, ErrSpec, spec, source)
 }
 
-// newGo creates the SimpleGo backend and checks that it runs a graph.
+// newGo creates the pure-Go backend and checks that it runs a graph.
 //
 // Unless the config names an execution mode, ops run sequentially (each op
-// still uses every core inside): simplego v0.26.0's parallel op scheduler can
-// deadlock when several parallel MatMuls wait for workers at once, which the
-// transformer graphs of package model trigger.
-func newGo(config string) (backends.Backend, string, error) {
+// still uses every core inside). GoMLX v0.26's parallel op scheduler could
+// deadlock on the transformer graphs of package model; on v0.28.6 it still
+// stalls them: 12 base training steps of pssr-tiny took 30 s with
+// ops_sequential and had not finished after 4 minutes with ops_parallel
+// (2-core Zen 5).
+func newGo(config string, log *slog.Logger) (compute.Backend, string, error) {
 	full := config
 	if !strings.Contains(config, "ops_") {
 		full = strings.TrimPrefix(config+",ops_sequential", ",")
 	}
-	b, err := simplego.New(full)
+	b, err := gobackend.New(full)
 	if err != nil {
 		return nil, "", fmt.Errorf("backend: go backend: %w", err)
 	}
@@ -153,11 +156,14 @@ func newGo(config string) (backends.Backend, string, error) {
 	if config != "" {
 		desc = "go:" + config + " (" + b.Description() + ")"
 	}
+	if !SIMD {
+		log.Warn("this pssr was built without GOEXPERIMENT=simd: the Go backend's matrix products run about 10x slower (rebuild with GOEXPERIMENT=simd go build)")
+	}
 	return b, desc, nil
 }
 
 // newXLA loads a PJRT plugin given as "/abs/path.so[,option...]".
-func newXLA(config string, log *slog.Logger, opt options) (backends.Backend, string, error) {
+func newXLA(config string, log *slog.Logger, opt options) (compute.Backend, string, error) {
 	path, _, _ := strings.Cut(config, ",")
 	st, err := os.Stat(path)
 	if err != nil {
@@ -188,7 +194,7 @@ func newXLA(config string, log *slog.Logger, opt options) (backends.Backend, str
 }
 
 // loadXLA calls GoMLX's XLA backend, turning panics into errors.
-func loadXLA(config string) (b backends.Backend, err error) {
+func loadXLA(config string) (b compute.Backend, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -199,9 +205,9 @@ func loadXLA(config string) (b backends.Backend, err error) {
 
 // newAuto tries PSSR_PJRT_PLUGIN and the plugins found on disk, in order, and
 // falls back to the Go backend.
-func newAuto(log *slog.Logger, opt options) (backends.Backend, string, error) {
+func newAuto(log *slog.Logger, opt options) (compute.Backend, string, error) {
 	var reasons []string
-	try := func(p string) (backends.Backend, string, bool) {
+	try := func(p string) (compute.Backend, string, bool) {
 		if isCUDA(p) && opt.haveNvidia != nil && !opt.haveNvidia() {
 			reasons = append(reasons, p+": no NVIDIA device (/dev/nvidia*)")
 			return nil, "", false
@@ -236,7 +242,7 @@ func newAuto(log *slog.Logger, opt options) (backends.Backend, string, error) {
 		why = strings.Join(reasons, "; ")
 	}
 	log.Info("backend: auto falls back to the pure-Go backend", "reason", why)
-	b, desc, err := newGo("")
+	b, desc, err := newGo("", log)
 	if err != nil {
 		return nil, "", err
 	}
@@ -399,7 +405,7 @@ func prepareEnv(plugin string, log *slog.Logger, opt options) {
 }
 
 // smokeTest runs 2x+1 on three values and checks the result.
-func smokeTest(b backends.Backend) (err error) {
+func smokeTest(b compute.Backend) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // This file is the frequency-domain update as a GoMLX graph, so it can run on
@@ -28,7 +28,7 @@ type LowPassMethod int
 const (
 	// LowPassAuto uses LowPassFFT when the graph's backend implements the
 	// FFT op (the XLA backend does) and LowPassDFT otherwise (the pure-Go
-	// SimpleGo backend of GoMLX v0.26 does not implement FFT).
+	// Go backend of GoMLX v0.28.6 does not implement FFT).
 	LowPassAuto LowPassMethod = iota
 	// LowPassFFT uses the backend's FFT ops: RealFFT along the width,
 	// FFT along the height, the filter, InverseFFT and InverseRealFFT.
@@ -58,11 +58,11 @@ func (m LowPassMethod) String() string {
 }
 
 // resolve turns LowPassAuto into the method backend b supports.
-func (m LowPassMethod) resolve(b backends.Backend) LowPassMethod {
+func (m LowPassMethod) resolve(b compute.Backend) LowPassMethod {
 	if m != LowPassAuto {
 		return m
 	}
-	if b != nil && b.Capabilities().Operations[backends.OpTypeFFT] {
+	if b != nil && b.Capabilities().Operations[compute.OpTypeFFT] {
 		return LowPassFFT
 	}
 	return LowPassDFT
@@ -80,7 +80,7 @@ func (m LowPassMethod) resolve(b backends.Backend) LowPassMethod {
 // float64 and enter the graph as constants; everything else is graph ops,
 // computed in the inputs' dtype. The low pass uses LowPassAuto: the FFT ops
 // on backends that have them (XLA; the FFT path runs only there), real DFT
-// matrix products elsewhere (the pure-Go SimpleGo backend, which has no
+// matrix products elsewhere (the pure-Go backend, which has no
 // FFT). The tests require agreement with Fuser.Fuse within 3e-4 in float32;
 // measured differences are about 1e-6 on either path.
 //
@@ -186,7 +186,7 @@ func LowPassGraphMethod(y *graph.Node, p Params, m LowPassMethod) *graph.Node {
 	be := y.Graph().Backend()
 	switch method := m.resolve(be); method {
 	case LowPassFFT:
-		if !be.Capabilities().Operations[backends.OpTypeFFT] {
+		if !be.Capabilities().Operations[compute.OpTypeFFT] {
 			panic(fmt.Errorf("freqfuse.LowPassGraph: LowPassFFT needs a backend with the FFT op (XLA), %q has none: use LowPassDFT or LowPassAuto",
 				be.Name()))
 		}

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/testbackend"
 )
@@ -73,7 +73,7 @@ func flat64(t *tensors.Tensor) []float64 {
 }
 
 // fuseOnGraph runs FuseGraphMethod on be for the frame pairs.
-func fuseOnGraph(t testing.TB, be backends.Backend, p Params, m LowPassMethod, dtype dtypes.DType, cons, sharp []*frame.Image) []float64 {
+func fuseOnGraph(t testing.TB, be compute.Backend, p Params, m LowPassMethod, dtype dtypes.DType, cons, sharp []*frame.Image) []float64 {
 	t.Helper()
 	e, err := graph.NewExec(be, func(c, s *graph.Node) *graph.Node { return FuseGraphMethod(c, s, p, m) })
 	if err != nil {
@@ -88,8 +88,8 @@ func fuseOnGraph(t testing.TB, be backends.Backend, p Params, m LowPassMethod, d
 }
 
 // supports reports whether be can run method m.
-func supports(be backends.Backend, m LowPassMethod) bool {
-	return m != LowPassFFT || be.Capabilities().Operations[backends.OpTypeFFT]
+func supports(be compute.Backend, m LowPassMethod) bool {
+	return m != LowPassFFT || be.Capabilities().Operations[compute.OpTypeFFT]
 }
 
 func TestLowPassMethod(t *testing.T) {

@@ -3,8 +3,8 @@ package model
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // Scope names of the three networks inside a model context.
@@ -18,12 +18,12 @@ const (
 // dense, GELU, dense. On a token grid it acts like a 3x3 convolution block.
 // outInit initialises the last dense layer (fc2): initNormal for the
 // original blocks, initZero for a block that must start as the identity.
-func resBlock(ctx *context.Context, h *Node, outInit initKind) *Node {
+func resBlock(scope *mlmodel.Scope, h *Node, outInit initKind) *Node {
 	w := h.Shape().Dimensions[h.Rank()-1]
-	y := layerNorm(ctx.In("norm"), h, true)
+	y := layerNorm(scope.At("norm"), h, true)
 	y = neighbourhood3x3(y)
-	y = gelu(linear(ctx.In("fc1"), y, w, initNormal))
-	y = linear(ctx.In("fc2"), y, w, outInit)
+	y = gelu(linear(scope.At("fc1"), y, w, initNormal))
+	y = linear(scope.At("fc2"), y, w, outInit)
 	return Add(h, MulScalar(y, 0.5))
 }
 
@@ -39,15 +39,15 @@ func FineBlockScope(i int) string {
 
 // Encode maps frames x [N, H, W, 3] with values in [0, 1] to latents
 // [N, H/p, W/p, LatentChannels], p = cfg.Patch. H and W must be multiples of p.
-func Encode(ctx *context.Context, cfg AEConfig, x *Node) *Node {
-	ctx = ctx.In(ScopeAE).In("enc")
+func Encode(scope *mlmodel.Scope, cfg AEConfig, x *Node) *Node {
+	scope = scope.At(ScopeAE).In("enc")
 	h := spaceToDepth(MulScalar(AddScalar(x, -0.5), 2), cfg.Patch)
-	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
+	h = linear(scope.At("in"), h, cfg.Width, initNormal)
 	for i := 0; i < cfg.EncBlocks; i++ {
-		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h, initNormal)
+		h = resBlock(scope.At("block_%d", i), h, initNormal)
 	}
-	h = layerNorm(ctx.In("out_norm"), h, true)
-	return linear(ctx.In("out"), h, cfg.LatentChannels, initNormal)
+	h = layerNorm(scope.At("out_norm"), h, true)
+	return linear(scope.At("out"), h, cfg.LatentChannels, initNormal)
 }
 
 // Decode maps latents z [N, h, w, LatentChannels] back to frames
@@ -56,20 +56,20 @@ func Encode(ctx *context.Context, cfg AEConfig, x *Node) *Node {
 // over cond, in the manner of a lightweight conditional decoder: a coarse
 // stage on p x p patches, then a fine stage on p/2 x p/2 patches with
 // cfg.FineBlockCount() residual blocks (scopes FineBlockScope(i)).
-func Decode(ctx *context.Context, cfg AEConfig, z, cond *Node) *Node {
-	ctx = ctx.In(ScopeAE).In("dec")
+func Decode(scope *mlmodel.Scope, cfg AEConfig, z, cond *Node) *Node {
+	scope = scope.At(ScopeAE).In("dec")
 	p := cfg.Patch
 	c := MulScalar(AddScalar(cond, -0.5), 2)
 	h := Concatenate([]*Node{z, spaceToDepth(c, p)}, -1)
-	h = linear(ctx.In("in"), h, cfg.Width, initNormal)
+	h = linear(scope.At("in"), h, cfg.Width, initNormal)
 	for i := 0; i < cfg.DecBlocks; i++ {
-		h = resBlock(ctx.In(fmt.Sprintf("block_%d", i)), h, initNormal)
+		h = resBlock(scope.At("block_%d", i), h, initNormal)
 	}
 	// Fine stage: every token splits into 2x2 sub-tokens of half width.
 	fw := max(cfg.Width/2, 8)
-	h = layerNorm(ctx.In("up_norm"), h, true)
-	h = depthToSpace(linear(ctx.In("up"), h, 4*fw, initNormal), 2)
-	h = Add(h, linear(ctx.In("fine_cond"), spaceToDepth(c, p/2), fw, initNormal))
+	h = layerNorm(scope.At("up_norm"), h, true)
+	h = depthToSpace(linear(scope.At("up"), h, 4*fw, initNormal), 2)
+	h = Add(h, linear(scope.At("fine_cond"), spaceToDepth(c, p/2), fw, initNormal))
 	// Blocks after the first have a zero-initialised fc2: they start as the
 	// identity, so a decoder grown by LoadGrown decodes as before.
 	for i := 0; i < cfg.FineBlockCount(); i++ {
@@ -77,9 +77,9 @@ func Decode(ctx *context.Context, cfg AEConfig, z, cond *Node) *Node {
 		if i > 0 {
 			outInit = initZero
 		}
-		h = resBlock(ctx.In(FineBlockScope(i)), h, outInit)
+		h = resBlock(scope.At("%s", FineBlockScope(i)), h, outInit)
 	}
-	h = layerNorm(ctx.In("out_norm"), h, true)
-	out := linear(ctx.In("out"), h, (p/2)*(p/2)*3, initZero)
+	h = layerNorm(scope.At("out_norm"), h, true)
+	out := linear(scope.At("out"), h, (p/2)*(p/2)*3, initZero)
 	return Add(cond, depthToSpace(out, p/2))
 }

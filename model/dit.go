@@ -3,8 +3,8 @@ package model
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // Base runs the base latent video transformer once.
@@ -15,7 +15,7 @@ import (
 // (Config.KeptBlocks), each [B*T, gh, gw, Width] on the padded token grid.
 // Attention alternates windowed spatial attention (shifted on odd blocks)
 // with attention across the T frames at each token position.
-func Base(ctx *context.Context, cfg Config, xt, zL, t *Node) (v *Node, features []*Node) {
+func Base(scope *mlmodel.Scope, cfg Config, xt, zL, t *Node) (v *Node, features []*Node) {
 	all := make([]int, cfg.DiT.Blocks)
 	for i := range all {
 		all[i] = i
@@ -24,7 +24,7 @@ func Base(ctx *context.Context, cfg Config, xt, zL, t *Node) (v *Node, features 
 	for _, k := range cfg.KeptBlocks() {
 		kept[k] = true
 	}
-	v, features = transformer(ctx.In(ScopeBase), cfg.DiT, all, xt, zL, t, nil, kept)
+	v, features = transformer(scope.At(ScopeBase), cfg.DiT, all, xt, zL, t, nil, kept)
 	return v, features
 }
 
@@ -32,7 +32,7 @@ func Base(ctx *context.Context, cfg Config, xt, zL, t *Node) (v *Node, features 
 // by a fusion layer that concatenates the base feature with the draft's own
 // hidden state and projects 2d -> d (initialised to pass the draft's own
 // half through). features are the base's, as returned by Base.
-func Draft(ctx *context.Context, cfg Config, xt, zL, t *Node, features []*Node) *Node {
+func Draft(scope *mlmodel.Scope, cfg Config, xt, zL, t *Node, features []*Node) *Node {
 	keptIdx := cfg.KeptBlocks()
 	if len(features) != len(keptIdx) {
 		panic(fmt.Sprintf("model.Draft: %d features for %d kept blocks", len(features), len(keptIdx)))
@@ -41,12 +41,12 @@ func Draft(ctx *context.Context, cfg Config, xt, zL, t *Node, features []*Node) 
 	for i, k := range keptIdx {
 		feats[k] = features[i]
 	}
-	v, _ := transformer(ctx.In(ScopeDraft), cfg.DiT, keptIdx, xt, zL, t, feats, nil)
+	v, _ := transformer(scope.At(ScopeDraft), cfg.DiT, keptIdx, xt, zL, t, feats, nil)
 	return v
 }
 
 // transformer is the shared body of Base and Draft.
-func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *Node,
+func transformer(scope *mlmodel.Scope, cfg DiTConfig, blocks []int, xt, zL, t *Node,
 	fuse map[int]*Node, collect map[int]bool) (*Node, []*Node) {
 	dims := xt.Shape().Dimensions
 	if len(dims) != 5 {
@@ -62,12 +62,12 @@ func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *N
 
 	x := Concatenate([]*Node{xt, zL}, -1)
 	x = Reshape(x, b*tt, h, w, 2*c)
-	x = linear(ctx.In("embed"), spaceToDepth(x, p), d, initNormal)
+	x = linear(scope.At("embed"), spaceToDepth(x, p), d, initNormal)
 	x = padGrid(x, GH, GW)
 
 	temb := timestepEmbedding(t, cfg.TimeDim)
-	temb = linear(ctx.In("time_1"), temb, d, initNormal)
-	temb = linear(ctx.In("time_2"), silu(temb), d, initNormal)
+	temb = linear(scope.At("time_1"), temb, d, initNormal)
+	temb = linear(scope.At("time_2"), silu(temb), d, initNormal)
 	cs := silu(temb) // [1, d]
 
 	var features []*Node
@@ -76,14 +76,14 @@ func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *N
 			features = append(features, x)
 		}
 		if f, ok := fuse[i]; ok {
-			x = linear(ctx.In(fmt.Sprintf("fuse_%d", i)), Concatenate([]*Node{x, f}, -1), d, initIdentity)
+			x = linear(scope.At("fuse_%d", i), Concatenate([]*Node{x, f}, -1), d, initIdentity)
 		}
-		x = block(ctx.In(fmt.Sprintf("block_%d", i)), cfg, x, cs, b, tt, i%2 == 1)
+		x = block(scope.At("block_%d", i), cfg, x, cs, b, tt, i%2 == 1)
 	}
-	shift := Reshape(linear(ctx.In("final_shift"), cs, d, initZero), d)
-	scale := Reshape(linear(ctx.In("final_scale"), cs, d, initZero), d)
-	x = addRow(mulRow(layerNorm(ctx, x, false), OnePlus(scale)), shift)
-	x = linear(ctx.In("head"), x, p*p*c, initZero)
+	shift := Reshape(linear(scope.At("final_shift"), cs, d, initZero), d)
+	scale := Reshape(linear(scope.At("final_scale"), cs, d, initZero), d)
+	x = addRow(mulRow(layerNorm(scope, x, false), OnePlus(scale)), shift)
+	x = linear(scope.At("head"), x, p*p*c, initZero)
 	x = cropGrid(x, gh, gw)
 	v := Reshape(depthToSpace(x, p), b, tt, h, w, c)
 	return v, features
@@ -91,15 +91,15 @@ func transformer(ctx *context.Context, cfg DiTConfig, blocks []int, xt, zL, t *N
 
 // block is one transformer block with AdaLN-zero modulation: windowed
 // spatial attention, temporal attention, feed-forward.
-func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted bool) *Node {
+func block(scope *mlmodel.Scope, cfg DiTConfig, x, cs *Node, b, tt int, shifted bool) *Node {
 	d, ws := cfg.Width, cfg.Window
 	dims := x.Shape().Dimensions
 	n, GH, GW := dims[0], dims[1], dims[2]
 	mod := func(name string) *Node {
-		return Reshape(linear(ctx.In(name), cs, d, initZero), d)
+		return Reshape(linear(scope.At("%s", name), cs, d, initZero), d)
 	}
 	modulate := func(y *Node, k string) *Node {
-		return addRow(mulRow(layerNorm(ctx, y, false), OnePlus(mod("scale_"+k))), mod("shift_"+k))
+		return addRow(mulRow(layerNorm(scope, y, false), OnePlus(mod("scale_"+k))), mod("shift_"+k))
 	}
 
 	// Windowed spatial attention.
@@ -110,9 +110,9 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 	y = Reshape(y, n, GH/ws, ws, GW/ws, ws, d)
 	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
 	y = Reshape(y, n*(GH/ws)*(GW/ws), ws*ws, d)
-	pos := param(ctx.In("window_pos"), "emb", initNormal, 0.02, ws*ws, d).ValueGraph(x.Graph())
+	pos := param(scope.At("window_pos"), "emb", initNormal, 0.02, ws*ws, d).ValueGraph(x.Graph())
 	y = Reshape(addRow(Reshape(y, -1, ws*ws*d), Reshape(pos, ws*ws*d)), -1, ws*ws, d)
-	y = attention(ctx.In("attn_s"), y, cfg.Heads)
+	y = attention(scope.At("attn_s"), y, cfg.Heads)
 	y = Reshape(y, n, GH/ws, GW/ws, ws, ws, d)
 	y = TransposeAllDims(y, 0, 1, 3, 2, 4, 5)
 	y = Reshape(y, n, GH, GW, d)
@@ -127,7 +127,7 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 		y = Reshape(y, b, tt, GH*GW, d)
 		y = TransposeAllDims(y, 0, 2, 1, 3)
 		y = Reshape(y, b*GH*GW, tt, d)
-		y = attention(ctx.In("attn_t"), y, cfg.Heads)
+		y = attention(scope.At("attn_t"), y, cfg.Heads)
 		y = Reshape(y, b, GH*GW, tt, d)
 		y = TransposeAllDims(y, 0, 2, 1, 3)
 		y = Reshape(y, n, GH, GW, d)
@@ -139,14 +139,14 @@ func block(ctx *context.Context, cfg DiTConfig, x, cs *Node, b, tt int, shifted 
 		_ = mod("shift_t")
 		_ = mod("gate_t")
 		for _, k := range []string{"q", "k", "v", "o"} {
-			param(ctx.In("attn_t").In(k), "w", initNormal, 1/sqrtf(d), d, d)
-			param(ctx.In("attn_t").In(k), "b", initZero, 0, d)
+			param(scope.At("attn_t").At("%s", k), "w", initNormal, 1/sqrtf(d), d, d)
+			param(scope.At("attn_t").At("%s", k), "b", initZero, 0, d)
 		}
 	}
 
 	// Feed-forward.
 	y = modulate(x, "m")
-	y = gelu(linear(ctx.In("fc1"), y, cfg.MLP, initNormal))
-	y = linear(ctx.In("fc2"), y, d, initNormal)
+	y = gelu(linear(scope.At("fc1"), y, cfg.MLP, initNormal))
+	y = linear(scope.At("fc2"), y, d, initNormal)
 	return Add(x, mulRow(y, mod("gate_m")))
 }

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/weights"
 )
@@ -37,11 +37,11 @@ func randomiseAE(t *testing.T, m *Model, seed uint64) {
 }
 
 // decodeOnce runs m's decoder on z and cond and returns the frames.
-func decodeOnce(t *testing.T, be backends.Backend, m *Model, z, cond *tensors.Tensor) []float32 {
+func decodeOnce(t *testing.T, be compute.Backend, m *Model, z, cond *tensors.Tensor) []float32 {
 	t.Helper()
 	cfg := m.Config.AE
-	exec, err := context.NewExec(be, m.Ctx, func(ctx *context.Context, z, cond *Node) *Node {
-		return Decode(ctx, cfg, z, cond)
+	exec, err := mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, z, cond *Node) *Node {
+		return Decode(scope, cfg, z, cond)
 	})
 	if err != nil {
 		t.Fatal(err)

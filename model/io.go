@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/weights"
 )
 
@@ -41,8 +41,8 @@ func (m *Model) Save(path string) error {
 // SaveAll writes every variable of the context, optimizer state included:
 // a training checkpoint that resumes exactly.
 func (m *Model) SaveAll(path string) error {
-	var vars []*context.Variable
-	for v := range m.Ctx.IterVariables() {
+	var vars []*mlmodel.Variable
+	for v := range m.Store.IterVariables() {
 		vars = append(vars, v)
 	}
 	f, err := variablesFile(m, vars)
@@ -52,7 +52,7 @@ func (m *Model) SaveAll(path string) error {
 	return weights.Save(path, f)
 }
 
-func variablesFile(m *Model, vars []*context.Variable) (*weights.File, error) {
+func variablesFile(m *Model, vars []*mlmodel.Variable) (*weights.File, error) {
 	f := &weights.File{Config: m.Config.JSON(), Metadata: map[string]string{}}
 	for k, v := range m.Metadata {
 		f.Metadata[k] = v
@@ -118,7 +118,7 @@ func ReadConfig(path string) (Config, error) {
 // Load reads a weights file, builds the model its config describes and sets
 // its weights. Names, shapes and dtypes are checked against the model; any
 // mismatch is an error listing every difference.
-func Load(backend backends.Backend, path string) (*Model, error) {
+func Load(backend compute.Backend, path string) (*Model, error) {
 	f, cfg, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func Load(backend backends.Backend, path string) (*Model, error) {
 // the growth recorded under "model.fine_blocks_grown" ("1->3"; earlier
 // growths stay listed before it). With fineBlocks equal to the file's
 // count, LoadGrown is Load.
-func LoadGrown(backend backends.Backend, path string, fineBlocks int) (*Model, error) {
+func LoadGrown(backend compute.Backend, path string, fineBlocks int) (*Model, error) {
 	f, cfg, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (m *Model) setWeights(f *weights.File, extra bool, keep func(name string) b
 	if err := check.Check(specs); err != nil {
 		return err
 	}
-	byName := map[string]*context.Variable{}
+	byName := map[string]*mlmodel.Variable{}
 	for _, v := range m.NetworkVariables() {
 		byName[VariableName(v)] = v
 	}
@@ -251,12 +251,10 @@ func (m *Model) setWeights(f *weights.File, extra bool, keep func(name string) b
 // the optimizer's scope, "train_last_global_step"). Counters are exact up
 // to 2^24 steps. Optimizer state is never trainable.
 func (m *Model) setExtra(t weights.Tensor) error {
-	scope, name := "/", t.Name
-	if i := strings.LastIndex(t.Name, "/"); i >= 0 {
-		scope, name = "/"+t.Name[:i], t.Name[i+1:]
-	}
+	path := "/" + t.Name
+	name := t.Name[strings.LastIndex(t.Name, "/")+1:]
 	dtype := dtypes.Float32
-	v := m.Ctx.GetVariableByScopeAndName(scope, name)
+	v := m.Store.GetVariable(path)
 	if v != nil {
 		dtype = v.Shape().DType
 		if !slices.Equal(v.Shape().Dimensions, t.Shape) {
@@ -279,7 +277,11 @@ func (m *Model) setExtra(t weights.Tensor) error {
 		return fmt.Errorf("set %s: cannot restore a %s variable from a float32 tensor", t.Name, dtype)
 	}
 	if v == nil {
-		m.Ctx.InAbsPath(scope).VariableWithValue(name, val).SetTrainable(false)
+		nv, err := m.Store.CreateVariable(path, val)
+		if err != nil {
+			return fmt.Errorf("set %s: %w", t.Name, err)
+		}
+		nv.SetTrainable(false)
 		return nil
 	}
 	if err := v.SetValue(val); err != nil {

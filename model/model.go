@@ -5,18 +5,20 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // Model is a set of PS-SR networks and their weights, held in a GoMLX
-// context on one backend.
+// variable store on one backend.
 type Model struct {
-	Config  Config
-	Ctx     *context.Context
-	Backend backends.Backend
+	Config Config
+	// Store holds the variables of every network (scopes ae, base and
+	// draft) and, during training, the optimizer's state.
+	Store   *mlmodel.Store
+	Backend compute.Backend
 	// Metadata is free-form provenance kept with the weights (training
 	// commands, steps, data, measured quality).
 	Metadata map[string]string
@@ -24,13 +26,13 @@ type Model struct {
 
 // New creates a model with freshly initialised weights (seeded, so two calls
 // with the same seed give the same weights). All variables are materialised.
-func New(backend backends.Backend, cfg Config, seed uint64) (*Model, error) {
+func New(backend compute.Backend, cfg Config, seed uint64) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ctx := context.New().Checked(false)
-	ctx.SetParam(ParamSeed, seed)
-	m := &Model{Config: cfg, Ctx: ctx, Backend: backend, Metadata: map[string]string{}}
+	store := mlmodel.NewStore()
+	store.SetParam(ParamSeed, seed)
+	m := &Model{Config: cfg, Store: store, Backend: backend, Metadata: map[string]string{}}
 	if err := m.materialise(); err != nil {
 		return nil, err
 	}
@@ -43,14 +45,14 @@ func (m *Model) materialise() error {
 	cfg := m.Config
 	px := cfg.PixelMultiple()
 	lat := px / cfg.AE.Patch
-	exec, err := context.NewExec(m.Backend, m.Ctx, func(ctx *context.Context, g *Graph) *Node {
+	exec, err := mlmodel.NewExec(m.Backend, m.Store, func(scope *mlmodel.Scope, g *Graph) *Node {
 		x := Zeros(g, shapeF32(1, px, px, 3))
-		z := Encode(ctx, cfg.AE, x)
-		y := Decode(ctx, cfg.AE, z, x)
+		z := Encode(scope, cfg.AE, x)
+		y := Decode(scope, cfg.AE, z, x)
 		zt := Reshape(z, 1, 1, lat, lat, cfg.AE.LatentChannels)
 		t := Const(g, float32(699))
-		v, feats := Base(ctx, cfg, zt, zt, t)
-		vd := Draft(ctx, cfg, zt, zt, t, feats)
+		v, feats := Base(scope, cfg, zt, zt, t)
+		vd := Draft(scope, cfg, zt, zt, t, feats)
 		return Add(Add(ReduceAllSum(y), ReduceAllSum(v)), ReduceAllSum(vd))
 	})
 	if err != nil {
@@ -64,15 +66,15 @@ func (m *Model) materialise() error {
 
 // VariableName is the name a variable has in weight files: its scope and
 // name without the leading slash, e.g. "base/block_0/attn_s/q/w".
-func VariableName(v *context.Variable) string {
-	return strings.TrimPrefix(v.ScopeAndName(), "/")
+func VariableName(v *mlmodel.Variable) string {
+	return strings.TrimPrefix(v.Path(), "/")
 }
 
 // NetworkVariables lists the variables of the networks (scopes ae, base and
 // draft), sorted by name, excluding optimizer state and counters.
-func (m *Model) NetworkVariables() []*context.Variable {
-	var out []*context.Variable
-	for v := range m.Ctx.IterVariables() {
+func (m *Model) NetworkVariables() []*mlmodel.Variable {
+	var out []*mlmodel.Variable
+	for v := range m.Store.IterVariables() {
 		if IsNetworkVariable(VariableName(v)) {
 			out = append(out, v)
 		}
@@ -121,7 +123,7 @@ func (m *Model) SetTrainable(scopes ...string) {
 // the draft scope (embedding, time embedding, kept blocks, head) into the
 // draft. Fusion layers keep their identity initialisation.
 func (m *Model) InitDraftFromBase() (int, error) {
-	base := map[string]*context.Variable{}
+	base := map[string]*mlmodel.Variable{}
 	for _, v := range m.NetworkVariables() {
 		if n := VariableName(v); strings.HasPrefix(n, ScopeBase+"/") {
 			base[strings.TrimPrefix(n, ScopeBase+"/")] = v

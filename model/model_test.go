@@ -4,10 +4,10 @@ import (
 	"math"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/pssr/pssr/internal/testbackend"
 )
 
@@ -50,10 +50,10 @@ func TestFeatureHandOffShapes(t *testing.T) {
 	// Latent grid 6x10 -> tokens 3x5 -> padded to 4x6 with window 2.
 	const b, tt, h, w = 1, 3, 6, 10
 	c := cfg.AE.LatentChannels
-	exec, err := context.NewExec(be, m.Ctx, func(ctx *context.Context, xt, zl *Node) []*Node {
+	exec, err := mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, xt, zl *Node) []*Node {
 		t := Const(xt.Graph(), float32(699))
-		v, feats := Base(ctx, cfg, xt, zl, t)
-		vd := Draft(ctx, cfg, xt, zl, t, feats)
+		v, feats := Base(scope, cfg, xt, zl, t)
+		vd := Draft(scope, cfg, xt, zl, t, feats)
 		return append([]*Node{v, vd}, feats...)
 	})
 	if err != nil {
@@ -87,9 +87,9 @@ func TestAutoencoderShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec, err := context.NewExec(be, m.Ctx, func(ctx *context.Context, x *Node) (*Node, *Node) {
-		z := Encode(ctx, cfg.AE, x)
-		return z, Decode(ctx, cfg.AE, z, x)
+	exec, err := mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, x *Node) (*Node, *Node) {
+		z := Encode(scope, cfg.AE, x)
+		return z, Decode(scope, cfg.AE, z, x)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,20 +115,20 @@ func TestTrainsOnGoBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Ctx.SetParam(optimizers.ParamLearningRate, 3e-3)
-	opt := optimizers.Adam().Done()
-	exec, err := context.NewExec(be, m.Ctx, func(ctx *context.Context, x *Node) *Node {
+	m.Store.SetParam(optimizer.ParamLearningRate, 3e-3)
+	opt := optimizer.Adam().Done()
+	exec, err := mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, x *Node) *Node {
 		g := x.Graph()
-		z := Encode(ctx, cfg.AE, x)
-		y := Decode(ctx, cfg.AE, z, MulScalar(x, 0.5))
+		z := Encode(scope, cfg.AE, x)
+		y := Decode(scope, cfg.AE, z, MulScalar(x, 0.5))
 		d := z.Shape().Dimensions
 		zt := Reshape(z, 1, d[0], d[1], d[2], d[3])
 		tt := Const(g, float32(699))
-		v, feats := Base(ctx, cfg, zt, zt, tt)
-		vd := Draft(ctx, cfg, zt, zt, tt, feats)
+		v, feats := Base(scope, cfg, zt, zt, tt)
+		vd := Draft(scope, cfg, zt, zt, tt, feats)
 		loss := Add(ReduceAllMean(Square(Sub(y, x))),
 			Add(ReduceAllMean(Square(AddScalar(v, -0.3))), ReduceAllMean(Square(AddScalar(vd, 0.2)))))
-		opt.UpdateGraph(ctx, g, loss)
+		opt.UpdateGraph(scope, g, loss)
 		return loss
 	})
 	if err != nil {

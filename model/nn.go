@@ -6,10 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // ParamSeed is the context hyperparameter (uint64) that seeds weight
@@ -28,12 +28,12 @@ const (
 	initIdentity                 // [in, out] with identity on the first min(in,out) rows, zeros elsewhere
 )
 
-// param returns the variable scope/name of ctx, creating it with the given
+// param returns the variable scope/name of scope, creating it with the given
 // shape and initialisation when it does not exist yet.
-func param(ctx *context.Context, name string, kind initKind, std float64, dims ...int) *context.Variable {
-	if v := ctx.GetVariableByScopeAndName(ctx.Scope(), name); v != nil {
+func param(scope *mlmodel.Scope, name string, kind initKind, std float64, dims ...int) *mlmodel.Variable {
+	if v := scope.GetVariable(name); v != nil {
 		if !sameDims(v.Shape().Dimensions, dims) {
-			panic(fmt.Sprintf("model: variable %s/%s has shape %v, graph wants %v", ctx.Scope(), name, v.Shape().Dimensions, dims))
+			panic(fmt.Sprintf("model: variable %s/%s has shape %v, graph wants %v", scope.Scope(), name, v.Shape().Dimensions, dims))
 		}
 		return v
 	}
@@ -45,7 +45,7 @@ func param(ctx *context.Context, name string, kind initKind, std float64, dims .
 	switch kind {
 	case initNormal:
 		seed := uint64(0)
-		if s, ok := ctx.GetParam(ParamSeed); ok {
+		if s, ok := scope.GetParam(ParamSeed); ok {
 			switch x := s.(type) {
 			case uint64:
 				seed = x
@@ -56,7 +56,7 @@ func param(ctx *context.Context, name string, kind initKind, std float64, dims .
 			}
 		}
 		h := fnv.New64a()
-		h.Write([]byte(ctx.Scope() + "/" + name))
+		h.Write([]byte(scope.Scope() + "/" + name))
 		r := rand.New(rand.NewPCG(seed, h.Sum64()))
 		for i := range data {
 			data[i] = float32(r.NormFloat64() * std)
@@ -71,7 +71,7 @@ func param(ctx *context.Context, name string, kind initKind, std float64, dims .
 			data[i*out+i] = 1
 		}
 	}
-	return ctx.VariableWithValue(name, tensors.FromFlatDataAndDimensions(data, dims...))
+	return scope.VariableWithValue(name, tensors.FromFlatDataAndDimensions(data, dims...))
 }
 
 func sameDims(a, b []int) bool {
@@ -88,11 +88,11 @@ func sameDims(a, b []int) bool {
 
 // linear applies x @ W + b over the last axis. init picks the weight
 // initialisation (normal with std 1/sqrt(in) unless zero or identity).
-func linear(ctx *context.Context, x *Node, out int, kind initKind) *Node {
+func linear(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
 	g := x.Graph()
 	in := x.Shape().Dimensions[x.Rank()-1]
-	w := param(ctx, "w", kind, 1/math.Sqrt(float64(in)), in, out).ValueGraph(g)
-	b := param(ctx, "b", initZero, 0, out).ValueGraph(g)
+	w := param(scope, "w", kind, 1/math.Sqrt(float64(in)), in, out).ValueGraph(g)
+	b := param(scope, "b", initZero, 0, out).ValueGraph(g)
 	dims := x.Shape().Dimensions
 	flat := Reshape(x, -1, in)
 	y := addRow(matmul(flat, w), b)
@@ -101,7 +101,7 @@ func linear(ctx *context.Context, x *Node, out int, kind initKind) *Node {
 }
 
 // layerNorm normalises the last axis; affine adds a learned gain and offset.
-func layerNorm(ctx *context.Context, x *Node, affine bool) *Node {
+func layerNorm(scope *mlmodel.Scope, x *Node, affine bool) *Node {
 	m, d := rowsOf(x)
 	flat := Reshape(x, m, d)
 	xc := Sub(flat, expandLast(meanLast(flat), d))
@@ -111,8 +111,8 @@ func layerNorm(ctx *context.Context, x *Node, affine bool) *Node {
 		return y
 	}
 	g := x.Graph()
-	gain := param(ctx, "gain", initOne, 0, d).ValueGraph(g)
-	bias := param(ctx, "bias", initZero, 0, d).ValueGraph(g)
+	gain := param(scope, "gain", initOne, 0, d).ValueGraph(g)
+	bias := param(scope, "bias", initZero, 0, d).ValueGraph(g)
 	return addRow(mulRow(y, gain), bias)
 }
 
@@ -127,19 +127,19 @@ func gelu(x *Node) *Node {
 func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
 // attention is multi-head self-attention over axis 1 of x [B, S, d].
-func attention(ctx *context.Context, x *Node, heads int) *Node {
+func attention(scope *mlmodel.Scope, x *Node, heads int) *Node {
 	dims := x.Shape().Dimensions
 	b, s, d := dims[0], dims[1], dims[2]
 	hd := d / heads
-	q := Reshape(linear(ctx.In("q"), x, d, initNormal), b, s, heads, hd)
-	k := Reshape(linear(ctx.In("k"), x, d, initNormal), b, s, heads, hd)
-	v := Reshape(linear(ctx.In("v"), x, d, initNormal), b, s, heads, hd)
+	q := Reshape(linear(scope.At("q"), x, d, initNormal), b, s, heads, hd)
+	k := Reshape(linear(scope.At("k"), x, d, initNormal), b, s, heads, hd)
+	v := Reshape(linear(scope.At("v"), x, d, initNormal), b, s, heads, hd)
 	// logits [b, heads, q, k]; o [b, heads, q, hd] -> [b, q, heads, hd].
-	logits := MulScalar(dotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
+	logits := MulScalar(DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
 	att := Softmax(logits, -1)
-	o := dotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
+	o := DotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
 	o = TransposeAllDims(o, 0, 2, 1, 3)
-	return linear(ctx.In("o"), Reshape(o, b, s, d), d, initNormal)
+	return linear(scope.At("o"), Reshape(o, b, s, d), d, initNormal)
 }
 
 // spaceToDepth turns x [N, H, W, C] into [N, H/p, W/p, p*p*C].

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/freqfuse"
 )
@@ -19,10 +19,10 @@ import (
 
 // deviceExecs holds the graphs of the device path.
 type deviceExecs struct {
-	prep *gctx.Exec // lq [T, h, w, 3] -> cond [T, H', W', 3] (resized, clamped, padded)
+	prep *mlmodel.Exec // lq [T, h, w, 3] -> cond [T, H', W', 3] (resized, clamped, padded)
 	// finish decodes one latent or fuses two, crops to the output size and
 	// clamps; keyed by the number of latents and the output width and height.
-	finish map[[3]int]*gctx.Exec
+	finish map[[3]int]*mlmodel.Exec
 }
 
 // onDevice reports whether a clip of output size w x h takes the device path.
@@ -82,18 +82,18 @@ func PrepareGraph(lq *Node, scale, pw, ph int) *Node {
 func (u *Upscaler) newDeviceExecs() error {
 	scale := u.opt.Scale
 	var err error
-	u.dev.prep, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, lq *Node) *Node {
+	u.dev.prep, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, lq *Node) *Node {
 		d := lq.Shape().Dimensions
 		w, h := d[2]*scale, d[1]*scale
 		return PrepareGraph(lq, scale, u.padded(w), u.padded(h))
 	})
-	u.dev.finish = map[[3]int]*gctx.Exec{}
+	u.dev.finish = map[[3]int]*mlmodel.Exec{}
 	return err
 }
 
 // finishExec returns the graph that turns n latents (1, or 2 to fuse) into
 // output frames of size w x h.
-func (u *Upscaler) finishExec(n, w, h int) (*gctx.Exec, error) {
+func (u *Upscaler) finishExec(n, w, h int) (*mlmodel.Exec, error) {
 	key := [3]int{n, w, h}
 	if e, ok := u.dev.finish[key]; ok {
 		return e, nil
@@ -106,14 +106,14 @@ func (u *Upscaler) finishExec(n, w, h int) (*gctx.Exec, error) {
 		}
 		return Slice(y, AxisRange(), AxisRange(0, h), AxisRange(0, w), AxisRange())
 	}
-	var e *gctx.Exec
+	var e *mlmodel.Exec
 	var err error
 	if n == 1 {
-		e, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, z5, cond *Node) *Node {
+		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, z5, cond *Node) *Node {
 			return crop(decodeGraph(ctx, cfg, z5, cond))
 		})
 	} else {
-		e, err = gctx.NewExec(u.m.Backend, u.m.Ctx, func(ctx *gctx.Context, zc, zs, cond *Node) *Node {
+		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
 			consistent := decodeGraph(ctx, cfg, zc, cond)
 			sharp := decodeGraph(ctx, cfg, zs, cond)
 			return crop(freqfuse.FuseGraph(consistent, sharp, params))

@@ -12,9 +12,9 @@ import (
 	"context"
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/model"
@@ -144,7 +144,7 @@ type Upscaler struct {
 	opt   Options
 	fuser *freqfuse.Fuser
 
-	enc, dec, base, draft *gctx.Exec
+	enc, dec, base, draft *mlmodel.Exec
 	nFeat                 int
 	dev                   deviceExecs
 }
@@ -160,28 +160,28 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 	}
 	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks())}
 	cfg := m.Config
-	be, ctx := m.Backend, m.Ctx
+	be, ctx := m.Backend, m.Store
 	// Latents travel between graphs as [1, T, h, w, C] and stay on the device.
-	if u.enc, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, x *Node) *Node {
+	if u.enc, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, x *Node) *Node {
 		z := model.Encode(ctx, cfg.AE, x)
 		return InsertAxes(z, 0)
 	}); err != nil {
 		return nil, err
 	}
-	if u.dec, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, z5, cond *Node) *Node {
+	if u.dec, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, z5, cond *Node) *Node {
 		return decodeGraph(ctx, cfg.AE, z5, cond)
 	}); err != nil {
 		return nil, err
 	}
 	// The base step: network plus schedule, returning x0, x_next and the features.
-	if u.base, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, xt, zl, t, sigma, sigmaNext *Node) []*Node {
+	if u.base, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, xt, zl, t, sigma, sigmaNext *Node) []*Node {
 		v, feats := model.Base(ctx, cfg, xt, zl, t)
 		out := []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
 		return append(out, feats...)
 	}); err != nil {
 		return nil, err
 	}
-	if u.draft, err = gctx.NewExec(be, ctx, func(ctx *gctx.Context, in []*Node) []*Node {
+	if u.draft, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, in []*Node) []*Node {
 		xt, zl, t, sigma, sigmaNext := in[0], in[1], in[2], in[3], in[4]
 		v := model.Draft(ctx, cfg, xt, zl, t, in[5:])
 		return []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
@@ -198,7 +198,7 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 
 // decodeGraph decodes latents [1, T, h, w, C] to frames [T, H, W, 3]
 // conditioned on cond, clamped to [0, 1].
-func decodeGraph(ctx *gctx.Context, cfg model.AEConfig, z5, cond *Node) *Node {
+func decodeGraph(ctx *mlmodel.Scope, cfg model.AEConfig, z5, cond *Node) *Node {
 	d := z5.Shape().Dimensions
 	return ClampGraph(model.Decode(ctx, cfg, Reshape(z5, d[1], d[2], d[3], d[4]), cond))
 }

@@ -3,7 +3,7 @@ package pipeline
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
 )
 

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"sort"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // NumTrainTimesteps is the number of training timesteps of the schedule.

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"

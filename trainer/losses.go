@@ -1,7 +1,7 @@
 package trainer
 
 import (
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/pssr/pssr/model"
 )
 

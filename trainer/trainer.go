@@ -24,12 +24,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/pssr/pssr/dataset"
 	"github.com/pssr/pssr/degrade"
 	"github.com/pssr/pssr/frame"
@@ -205,7 +205,7 @@ type ValRecord struct {
 
 // Run trains one stage. On cancellation it saves a checkpoint and returns
 // ctx's error.
-func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger) error {
+func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -336,7 +336,7 @@ func Run(ctx context.Context, be backends.Backend, cfg Config, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	lrVar := optimizers.LearningRateVar(m.Ctx, dtypes.Float32, cfg.LR)
+	lrVar := optimizer.LearningRateVar(m.Store.RootScope(), dtypes.Float32, cfg.LR)
 
 	lossLog, err := os.OpenFile(filepath.Join(cfg.Out, "loss.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -638,10 +638,10 @@ func makeBatch(ctx context.Context, sources []dataset.Source, weights []float64,
 
 // buildStep compiles the training step of the stage: loss, gradients of the
 // stage's network and an Adam update. It returns the loss and its terms.
-func buildStep(be backends.Backend, m *model.Model, cfg Config) (*gctx.Exec, error) {
+func buildStep(be compute.Backend, m *model.Model, cfg Config) (*mlmodel.Exec, error) {
 	mc := m.Config
-	opt := optimizers.Adam().Done()
-	return gctx.NewExec(be, m.Ctx, func(ctx *gctx.Context, hq, lq *Node) []*Node {
+	opt := optimizer.Adam().Done()
+	return mlmodel.NewExec(be, m.Store, func(ctx *mlmodel.Scope, hq, lq *Node) []*Node {
 		g := hq.Graph()
 		d := hq.Shape().Dimensions
 		b, t, h, w := d[0], d[1], d[2], d[3]

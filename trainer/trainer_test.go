@@ -20,9 +20,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/weights"
@@ -134,14 +134,14 @@ func checkOutputs(t *testing.T, out string, stage Stage, steps int) {
 		t.Errorf("checkpoint metadata %v", ck.Metadata)
 	}
 	// The checkpoint holds the optimizer state; the model file does not.
-	for _, name := range []string{"global_step", optimizers.AdamDefaultScope + "/global_step", "optimizers/learning_rate"} {
+	for _, name := range []string{"global_step", optimizer.AdamDefaultScope + "/step", "optimizers/learning_rate"} {
 		if !hasTensor(ck, name) {
 			t.Errorf("checkpoint lacks %s", name)
 		}
 	}
 	first := map[Stage]string{StageAutoencoder: "ae/enc/in/w", StageBase: "base/embed/w", StageDraft: "draft/embed/w"}[stage]
 	for _, m := range []string{"_1st_moment", "_2nd_moment"} {
-		if !hasTensor(ck, optimizers.AdamDefaultScope+"/"+first+m) {
+		if !hasTensor(ck, optimizer.AdamDefaultScope+"/"+first+m) {
 			t.Errorf("checkpoint lacks the Adam state %s%s", first, m)
 		}
 	}
@@ -309,7 +309,7 @@ func TestStages(t *testing.T) {
 // that has a base counterpart and leaves the fusion layers passing the
 // draft's own half through; and the draft stage, interrupted before its
 // first step, saves exactly that model.
-func testDraftInit(t *testing.T, be backends.Backend, data, baseModel, out string) {
+func testDraftInit(t *testing.T, be compute.Backend, data, baseModel, out string) {
 	m, err := model.Load(be, baseModel)
 	if err != nil {
 		t.Fatal(err)
@@ -502,7 +502,7 @@ func TestExactResume(t *testing.T) {
 
 // freshInit saves fresh fixture weights as a model file to start the base
 // stage from (random weights: mechanics only).
-func freshInit(t *testing.T, be backends.Backend) string {
+func freshInit(t *testing.T, be compute.Backend) string {
 	t.Helper()
 	m, err := model.New(be, model.Fixture(), 3)
 	if err != nil {
@@ -567,7 +567,7 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("checkpoint at step %s, want %d", got, tc.wantStep)
 			}
 			for _, tt := range ck.Tensors {
-				if tt.Name == optimizers.AdamDefaultScope+"/global_step" && tt.Data[0] != float32(tc.wantStep) {
+				if tt.Name == optimizer.AdamDefaultScope+"/step" && tt.Data[0] != float32(tc.wantStep) {
 					t.Errorf("Adam step counter %g, want %d", tt.Data[0], tc.wantStep)
 				}
 			}

@@ -6,8 +6,8 @@ import (
 	"image"
 	"math"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/dataset"
 	"github.com/pssr/pssr/degrade"
 	"github.com/pssr/pssr/frame"
@@ -76,7 +76,7 @@ func validate(ctx context.Context, m *model.Model, cfg Config, v *validation) (V
 	switch cfg.Stage {
 	case StageAutoencoder:
 		what = "autoencoder reconstruction"
-		exec, err := gctx.NewExec(m.Backend, m.Ctx, func(ctx *gctx.Context, hq, lq *Node) *Node {
+		exec, err := mlmodel.NewExec(m.Backend, m.Store, func(ctx *mlmodel.Scope, hq, lq *Node) *Node {
 			return pipeline.ClampGraph(model.Decode(ctx, m.Config.AE, model.Encode(ctx, m.Config.AE, hq), lq))
 		})
 		if err != nil {

@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/compute"
 )
 
 // deviceOpsHelp is the help text of --device-ops (upscale, bench).
 const deviceOpsHelp = `where the resize, padding, frequency update and crop run: "device" (inside the compiled graphs; fast on a GPU), "host" (on the CPU), or "auto" (device on XLA, host on the pure-Go backend)`
 
 // parseDeviceOps resolves --device-ops for a backend.
-func parseDeviceOps(v string, be backends.Backend) (bool, error) {
+func parseDeviceOps(v string, be compute.Backend) (bool, error) {
 	switch v {
 	case "device":
 		return true, nil

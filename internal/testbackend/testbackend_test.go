@@ -4,18 +4,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/compute"
 )
 
 func TestNewFinalizesAtCleanup(t *testing.T) {
-	var be backends.Backend
+	var be compute.Backend
 	t.Run("use", func(t *testing.T) {
 		be = New(t)
 		if be.IsFinalized() {
 			t.Fatal("finalized before the test ended")
 		}
-		if !strings.Contains(be.Name(), "(go)") {
-			t.Errorf("backend %q, want SimpleGo (go)", be.Name())
+		if !strings.Contains(be.Name(), "Go Backend") {
+			t.Errorf("backend %q, want the Go backend", be.Name())
 		}
 	})
 	if be == nil || !be.IsFinalized() {
