@@ -253,3 +253,31 @@ func TestEdgeCases(t *testing.T) {
 		t.Errorf("cropped to whole patches: %v (%v), full frame %v", b, err, a)
 	}
 }
+
+// BenchmarkScore720p times NIQE on a 1280x720 luma plane (the real frame
+// tiled).
+func BenchmarkScore720p(b *testing.B) {
+	m := pristine(b)
+	f, err := os.Open(framePath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, sw, sh := lumaOf(img)
+	const w, h = 1280, 720
+	y := make([]float64, w*h)
+	for py := range h {
+		for px := range w {
+			y[py*w+px] = src[(py%sh)*sw+px%sw]
+		}
+	}
+	for b.Loop() {
+		if _, err := m.Score(y, w, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
