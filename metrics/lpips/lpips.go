@@ -17,7 +17,20 @@
 //
 // The weights live in models/perceptual/lpips-squeeze-v0.1.safetensors,
 // converted from the published PyTorch arrays by cmd/lpips-convert (see the
-// LICENSE and SOURCE files next to it). The package keeps no global state.
+// LICENSE and SOURCE files next to it). The package keeps no mutable global
+// state and registers nothing.
+//
+// Inputs are RGB in [0, 1]; the graph maps them to [-1, 1] and applies LPIPS's
+// per-channel scaling layer (the reference ONNX export takes
+// ImageNet-normalised input and undoes that normalisation first, which comes
+// to the same).
+//
+// Speed on the pure-Go backend (github.com/gomlx/compute/gobackend, built
+// with GOEXPERIMENT=simd, 2 shared cores): a 256x256 pair takes about 0.35 s
+// forward and 0.8 s forward and backward (0.6 s and 1.7 s without simd).
+// The convolutions are matrix products over im2col stacks (see conv.apply):
+// the backend's own ConvGeneral, gradient included, works but was 8 times
+// slower forward and 14 times with the gradient.
 //
 // Differences from the reference implementation: the channel normalisation
 // x/‖x‖ has no epsilon (as in the reference ONNX export); a feature vector
