@@ -51,7 +51,14 @@
 //   - With a ground truth, every metric of metrics.Evaluator on BT.601 luma
 //     (metrics.SpaceY) with a border of MetricCrop pixels left out, averaged
 //     over the frames: psnr_y, ssim_y, ms_ssim_y, gmsd_y, temporal_err (the
-//     flow-warping error), temporal_diff and hf_ratio.
+//     flow-warping error), temporal_diff and hf_ratio, and lpips (the learned
+//     perceptual distance of Options.LPIPS on the cropped 8-bit RGB frames)
+//     when that is set.
+//   - niqe, the no-reference naturalness score of the output's luma (package
+//     metrics/niqe, lower is more natural), with the same border left out,
+//     averaged over the frames; it needs no ground truth. The report's
+//     gt_niqe is the ground truth's, for comparison. Frames smaller than a
+//     96x96 NIQE patch after the crop have none.
 //
 // # Outputs
 //
@@ -129,6 +136,10 @@ type Options struct {
 	KeepGoing bool
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
+	// LPIPS, when not nil, adds the perceptual distance to the quality
+	// scores (normally *lpips.Metric of package metrics/lpips); it is used
+	// only with a ground truth.
+	LPIPS metrics.PairScorer
 }
 
 // Result holds the measurements of one mode. Fields that were not measured
@@ -153,9 +164,14 @@ type Result struct {
 	RSSSource     string
 
 	// Quality is set when a ground truth was given; Metrics then holds its
-	// averages.
+	// averages (Metrics.LPIPSFrames > 0 when Options.LPIPS was set).
 	Quality bool
 	Metrics metrics.Summary
+	// NIQE is the mean no-reference NIQE of the output over NIQEFrames
+	// frames (0 and 0 when no frame was large enough), with or without a
+	// ground truth.
+	NIQE       float64
+	NIQEFrames int
 
 	// Crop is the region Report.CropRect of frame Report.CropFrame of the
 	// mode's output, clamped to [0, 1] (nil for a skipped mode).
@@ -176,6 +192,10 @@ type Report struct {
 
 	// HasGT reports whether quality was measured against a ground truth.
 	HasGT bool
+	// GTNIQE is the mean NIQE of the ground truth's frames, and GTNIQEFrames
+	// the frames it averages (0 without a ground truth or when too small).
+	GTNIQE       float64
+	GTNIQEFrames int
 	// CropFrame and CropRect locate the region shown by the crops: a frame
 	// index and a rectangle in upscaled coordinates, chosen where the ground
 	// truth (without one, the bicubic upscale of the input) has the most
@@ -240,7 +260,7 @@ func Run(ctx context.Context, lq, gt []*frame.Image, modes []Mode, opt Options) 
 			continue
 		}
 		log.Info("bench: running mode", "mode", m.Name, "frames", len(lq), "warmup", max(warm, 0))
-		err := runMode(ctx, m, lq, gt, opt.Scale, warm, rep, &res)
+		err := runMode(ctx, m, lq, gt, opt.Scale, warm, opt.LPIPS, rep, &res)
 		if err != nil {
 			if ctx.Err() != nil || !opt.KeepGoing {
 				return nil, fmt.Errorf("bench: mode %s: %w", m.Name, err)
@@ -310,7 +330,7 @@ func validate(lq, gt []*frame.Image, modes []Mode, opt Options) error {
 }
 
 // runMode warms m up, times it over lq, measures its memory and scores it.
-func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int, rep *Report, res *Result) error {
+func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int, lp metrics.PairScorer, rep *Report, res *Result) error {
 	rec := &childRSS{}
 	mctx := context.WithValue(ctx, childRSSKey{}, rec)
 	before := childUsage()
@@ -361,7 +381,7 @@ func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int
 
 	res.Crop = out[rep.CropFrame].Crop(rep.CropRect).Clamp()
 	if gt != nil {
-		ev, err := metrics.NewEvaluator(metrics.Options{Space: metrics.SpaceY, Crop: MetricCrop})
+		ev, err := metrics.NewEvaluator(metrics.Options{Space: metrics.SpaceY, Crop: MetricCrop, LPIPS: lp})
 		if err != nil {
 			return err
 		}
@@ -375,6 +395,28 @@ func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int
 		}
 		res.Quality = true
 		res.Metrics = ev.Summary()
+		res.NIQE, res.NIQEFrames = res.Metrics.NIQE, res.Metrics.NIQEFrames
+		if rep.GTNIQEFrames == 0 {
+			rep.GTNIQE, rep.GTNIQEFrames = res.Metrics.NIQEGT, res.Metrics.NIQEFrames
+		}
+		return nil
+	}
+	var sum float64
+	for i, f := range out {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v, err := metrics.NIQE(f, MetricCrop)
+		if err != nil {
+			return fmt.Errorf("NIQE of frame %d: %w", i, err)
+		}
+		if !math.IsNaN(v) {
+			sum += v
+			res.NIQEFrames++
+		}
+	}
+	if res.NIQEFrames > 0 {
+		res.NIQE = sum / float64(res.NIQEFrames)
 	}
 	return nil
 }

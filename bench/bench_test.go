@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,6 +77,22 @@ func (p *fakePeer) Upscale(ctx context.Context, inDir, outDir string, scale int)
 
 var _ peers.Peer = (*fakePeer)(nil)
 
+// meanAbsScorer stands in for LPIPS (which needs a compute backend): the
+// mean absolute difference of the RGB samples, 0 for identical frames.
+type meanAbsScorer struct{ calls int }
+
+func (m *meanAbsScorer) Distance(ref, dist []float32, w, h int) (float64, error) {
+	m.calls++
+	if len(ref) != w*h*3 || len(dist) != w*h*3 {
+		return 0, fmt.Errorf("%d and %d samples for %dx%d", len(ref), len(dist), w, h)
+	}
+	var s float64
+	for i := range ref {
+		s += math.Abs(float64(ref[i] - dist[i]))
+	}
+	return s / float64(len(ref)), nil
+}
+
 func runAll(t *testing.T) (*Report, *fakePeer) {
 	t.Helper()
 	lq, gt := loadClip(t)
@@ -86,7 +103,7 @@ func runAll(t *testing.T) (*Report, *fakePeer) {
 	fake := &fakePeer{name: "fake-nearest", rss: 3 << 30}
 	modes := append(Baselines(), PeerMode(missing), PeerMode(fake))
 	rep, err := Run(context.Background(), lq, gt, modes, Options{
-		Input: "testdata", Scale: 4, Backend: "none", Machine: "test machine",
+		Input: "testdata", Scale: 4, Backend: "none", Machine: "test machine", LPIPS: &meanAbsScorer{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +201,7 @@ func TestJSONKeys(t *testing.T) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		t.Fatal(err)
 	}
-	wantTop := []string{"backend", "frames", "input", "machine", "modes", "scale"}
+	wantTop := []string{"backend", "frames", "gt_niqe", "input", "machine", "modes", "scale"}
 	if got := mapsKeys(top); !slices.Equal(got, wantTop) {
 		t.Errorf("top-level keys %v; want %v", got, wantTop)
 	}
@@ -202,8 +219,13 @@ func TestJSONKeys(t *testing.T) {
 	if err := json.Unmarshal(top["modes"], &modes); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := []string{"gmsd_y", "hf_ratio", "ms_ssim_y", "name", "peak_rss_mb", "psnr_y", "seconds_per_frame",
-		"skipped", "ssim_y", "temporal_diff", "temporal_err"}
+	wantKeys := []string{"gmsd_y", "hf_ratio", "lpips", "ms_ssim_y", "name", "niqe", "peak_rss_mb", "psnr_y",
+		"seconds_per_frame", "skipped", "ssim_y", "temporal_diff", "temporal_err"}
+	// The 128x96 test frames, 120x88 after the crop, hold no 96x96 NIQE
+	// patch: niqe and gt_niqe are null (TestPerceptualColumns has them).
+	if string(top["gt_niqe"]) != "null" {
+		t.Errorf("gt_niqe %s; want null for frames smaller than a NIQE patch", top["gt_niqe"])
+	}
 	if len(modes) != 4 {
 		t.Fatalf("%d modes in JSON; want 4", len(modes))
 	}
@@ -223,8 +245,11 @@ func TestJSONKeys(t *testing.T) {
 			if m["skipped"] != "" {
 				t.Errorf("mode %v skipped %q", m["name"], m["skipped"])
 			}
+			if m["niqe"] != nil {
+				t.Errorf("mode %v: niqe %v; want null", m["name"], m["niqe"])
+			}
 			for _, k := range wantKeys {
-				if k == "name" || k == "skipped" {
+				if k == "name" || k == "skipped" || k == "niqe" {
 					continue
 				}
 				if v, ok := m[k].(float64); !ok || math.IsNaN(v) {
@@ -577,4 +602,88 @@ func errorCase(t *testing.T, err error, wantErr string) bool {
 		t.Fatal(err)
 	}
 	return false
+}
+
+// TestPerceptualColumns runs the baselines on two real 416x240 frames, large
+// enough for NIQE, and checks the LPIPS and NIQE columns of the report.
+func TestPerceptualColumns(t *testing.T) {
+	lq, gt, err := Load(context.Background(), Input{Path: filepath.Join("..", "testdata", "basketballpass"),
+		Degrade: true, Scale: 4, Frames: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := &meanAbsScorer{}
+	rep, err := Run(context.Background(), lq, gt, Baselines(), Options{Scale: 4, Machine: "m", WarmupFrames: -1, LPIPS: lp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lp.calls != 2*len(Baselines()) {
+		t.Errorf("LPIPS scorer called %d times; want one per frame and mode", lp.calls)
+	}
+	if !(rep.GTNIQEFrames == 2 && rep.GTNIQE > 1 && rep.GTNIQE < 10) {
+		t.Fatalf("ground-truth NIQE %g over %d frames; want a natural-image value over 2", rep.GTNIQE, rep.GTNIQEFrames)
+	}
+	for _, r := range rep.Modes {
+		s := r.Metrics
+		t.Logf("%s: PSNR-Y %.2f, LPIPS stand-in %.4f, NIQE %.3f (GT %.3f)", r.Name, s.PSNR, s.LPIPS, r.NIQE, rep.GTNIQE)
+		if s.LPIPSFrames != 2 || !(s.LPIPS > 0 && s.LPIPS < 1) {
+			t.Errorf("%s: LPIPS %g over %d frames", r.Name, s.LPIPS, s.LPIPSFrames)
+		}
+		// A x4 interpolation is much blurrier than the truth: NIQE rises.
+		if r.NIQEFrames != 2 || !(r.NIQE > rep.GTNIQE+1) {
+			t.Errorf("%s: NIQE %g over %d frames; want well above the ground truth's %g", r.Name, r.NIQE, r.NIQEFrames, rep.GTNIQE)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "ground-truth NIQE: ") {
+		t.Errorf("table lacks the ground-truth NIQE:\n%s", table.String())
+	}
+	var bicubic []string
+	for _, l := range strings.Split(table.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "bicubic" {
+			bicubic = f // no cell of a mode that ran has a space
+		}
+	}
+	for _, name := range []string{"LPIPS", "NIQE"} {
+		i := slices.Index(tableHeader, name)
+		if i < 0 || i >= len(bicubic) {
+			t.Fatalf("no %s column in the bicubic row %v:\n%s", name, bicubic, table.String())
+		}
+		if _, err := strconv.ParseFloat(bicubic[i], 64); err != nil {
+			t.Errorf("bicubic %s cell %q is not a number:\n%s", name, bicubic[i], table.String())
+		}
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top struct {
+		GTNIQE *float64 `json:"gt_niqe"`
+		Modes  []struct {
+			LPIPS, NIQE *float64
+		} `json:"modes"`
+	}
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	if top.GTNIQE == nil || *top.GTNIQE != rep.GTNIQE {
+		t.Errorf("JSON gt_niqe %v; want %g", top.GTNIQE, rep.GTNIQE)
+	}
+	for i, m := range top.Modes {
+		if m.LPIPS == nil || m.NIQE == nil || *m.NIQE != rep.Modes[i].NIQE {
+			t.Errorf("JSON mode %d: lpips %v niqe %v", i, m.LPIPS, m.NIQE)
+		}
+	}
+
+	// Without a ground truth NIQE still scores the output.
+	norep, err := Run(context.Background(), lq, nil, Baselines()[:1], Options{Scale: 4, Machine: "m", WarmupFrames: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := norep.Modes[0]; r.NIQEFrames != 2 || math.Abs(r.NIQE-rep.Modes[0].NIQE) > 1e-9 {
+		t.Errorf("no ground truth: NIQE %g over %d frames; want %g as with one", r.NIQE, r.NIQEFrames, rep.Modes[0].NIQE)
+	}
 }

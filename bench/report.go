@@ -22,9 +22,11 @@ type jsonResult struct {
 	SSIMY           *float64 `json:"ssim_y"`
 	MSSSIMY         *float64 `json:"ms_ssim_y"`
 	GMSDY           *float64 `json:"gmsd_y"`
+	LPIPS           *float64 `json:"lpips"`
 	TemporalErr     *float64 `json:"temporal_err"`
 	TemporalDiff    *float64 `json:"temporal_diff"`
 	HFRatio         *float64 `json:"hf_ratio"`
+	NIQE            *float64 `json:"niqe"`
 	Skipped         string   `json:"skipped"`
 }
 
@@ -34,6 +36,7 @@ type jsonReport struct {
 	Frames  int      `json:"frames"`
 	Machine string   `json:"machine"`
 	Backend string   `json:"backend"`
+	GTNIQE  *float64 `json:"gt_niqe"`
 	Modes   []Result `json:"modes"`
 }
 
@@ -46,9 +49,11 @@ func num(v float64) *float64 {
 }
 
 // MarshalJSON encodes r with the keys name, seconds_per_frame, peak_rss_mb,
-// psnr_y, ssim_y, ms_ssim_y, gmsd_y, temporal_err, temporal_diff, hf_ratio
-// and skipped. The numbers of a skipped mode, and the quality scores without
-// a ground truth, are null; skipped is "" for a mode that ran.
+// psnr_y, ssim_y, ms_ssim_y, gmsd_y, lpips, temporal_err, temporal_diff,
+// hf_ratio, niqe and skipped. The numbers of a skipped mode, the
+// full-reference scores without a ground truth, lpips without
+// Options.LPIPS and niqe for frames too small for it are null; skipped is ""
+// for a mode that ran.
 func (r Result) MarshalJSON() ([]byte, error) {
 	j := jsonResult{Name: r.Name, Skipped: r.Skipped}
 	if r.Ran() {
@@ -61,19 +66,30 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			if s.TemporalFrames > 0 {
 				j.TemporalErr, j.TemporalDiff = num(s.WarpErr), num(s.TempDiff)
 			}
+			if s.LPIPSFrames > 0 {
+				j.LPIPS = num(s.LPIPS)
+			}
+		}
+		if r.NIQEFrames > 0 {
+			j.NIQE = num(r.NIQE)
 		}
 	}
 	return json.Marshal(j)
 }
 
 // MarshalJSON encodes r as {"input", "scale", "frames", "machine",
-// "backend", "modes"}.
+// "backend", "gt_niqe", "modes"}; gt_niqe, the ground truth's NIQE, is null
+// without a ground truth or when its frames are too small for NIQE.
 func (r *Report) MarshalJSON() ([]byte, error) {
 	modes := r.Modes
 	if modes == nil {
 		modes = []Result{}
 	}
-	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, modes})
+	var gtNIQE *float64
+	if r.GTNIQEFrames > 0 {
+		gtNIQE = num(r.GTNIQE)
+	}
+	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, gtNIQE, modes})
 }
 
 // WriteJSON writes r, indented, to path through a temporary file in the same
@@ -125,7 +141,7 @@ func (r *Report) Ratios() []Ratio {
 
 // tableHeader names the columns of WriteTable and the HTML table.
 var tableHeader = []string{"mode", "kind", "s/frame", "peak RSS MiB", "PSNR-Y", "SSIM-Y", "MS-SSIM-Y",
-	"GMSD-Y", "warp err", "t-diff", "HF ratio", "note"}
+	"GMSD-Y", "LPIPS", "warp err", "t-diff", "HF ratio", "NIQE", "note"}
 
 // rows formats the table cells, one row per mode.
 func (r *Report) rows() [][]string {
@@ -152,6 +168,11 @@ func (r *Report) rows() [][]string {
 			s := m.Metrics
 			row = append(row, fmt.Sprintf("%.2f", s.PSNR), fmt.Sprintf("%.4f", s.SSIM),
 				fmt.Sprintf("%.4f", s.MSSSIM), fmt.Sprintf("%.4f", s.GMSD))
+			if s.LPIPSFrames > 0 {
+				row = append(row, fmt.Sprintf("%.4f", s.LPIPS))
+			} else {
+				row = append(row, "-")
+			}
 			if s.TemporalFrames > 0 {
 				row = append(row, fmt.Sprintf("%.4f", s.WarpErr), fmt.Sprintf("%.4f", s.TempDiff))
 			} else {
@@ -159,7 +180,12 @@ func (r *Report) rows() [][]string {
 			}
 			row = append(row, fmt.Sprintf("%.3f", s.HFRatio))
 		} else {
-			row = append(row, "-", "-", "-", "-", "-", "-", "-")
+			row = append(row, "-", "-", "-", "-", "-", "-", "-", "-")
+		}
+		if m.NIQEFrames > 0 {
+			row = append(row, fmt.Sprintf("%.3f", m.NIQE))
+		} else {
+			row = append(row, "-")
 		}
 		rows = append(rows, append(row, ""))
 	}
@@ -185,9 +211,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&buf, "backend: %s\n", r.Backend)
 	}
 	if r.HasGT {
-		fmt.Fprintf(&buf, "quality: luma (BT.601 Y), border %d px left out, mean over frames\n", MetricCrop)
+		fmt.Fprintf(&buf, "quality: luma (BT.601 Y), border %d px left out, mean over frames; LPIPS on RGB; NIQE no-reference\n", MetricCrop)
+		if r.GTNIQEFrames > 0 {
+			fmt.Fprintf(&buf, "ground-truth NIQE: %.3f\n", r.GTNIQE)
+		}
 	} else {
-		buf.WriteString("quality: no ground truth\n")
+		buf.WriteString("quality: no ground truth (NIQE only, no-reference)\n")
 	}
 	buf.WriteString("\n")
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pssr/pssr/flow"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/metrics/niqe"
 )
 
 // MaxPSNR is the value, in dB, that Evaluator records for a frame whose PSNR
@@ -22,7 +23,9 @@ const MaxPSNR = 100.0
 // WarpErr is also NaN when every pixel was masked out; HFRatio is +Inf when
 // the ground truth is flat and the prediction is not. encoding/json rejects
 // such values, so write per-frame scores with WriteCSV (or replace them
-// first); Summary is always finite.
+// first); Summary is always finite. LPIPS is NaN without Options.LPIPS, and
+// NIQE and NIQEGT are NaN when the cropped frame is smaller than a NIQE patch
+// (96x96), has no textured patch, or Options.NoNIQE is set.
 type FrameScores struct {
 	Index    int     `json:"index"`     // position in the sequence, from 0
 	PSNR     float64 `json:"psnr"`      // dB, capped at MaxPSNR
@@ -32,6 +35,9 @@ type FrameScores struct {
 	HFRatio  float64 `json:"hf_ratio"`  // see HFRatio
 	WarpErr  float64 `json:"warp_err"`  // see WarpError
 	TempDiff float64 `json:"temp_diff"` // see TemporalDiff
+	LPIPS    float64 `json:"lpips"`     // Options.LPIPS on the cropped 8-bit RGB frames, lower is better
+	NIQE     float64 `json:"niqe"`      // NIQE of the cropped prediction's luma (no reference), lower is better
+	NIQEGT   float64 `json:"niqe_gt"`   // NIQE of the cropped ground truth's luma, for comparison
 }
 
 // Options configures an Evaluator.
@@ -44,6 +50,14 @@ type Options struct {
 	// Flow configures the optical flow of the warping error (zero value:
 	// flow's defaults).
 	Flow flow.Options
+	// LPIPS, when not nil, scores every pair with a learned perceptual
+	// distance, normally *lpips.Metric (package metrics/lpips), on the
+	// cropped RGB frames rounded to 8 bits, whatever Space is.
+	LPIPS PairScorer
+	// NoNIQE turns off NIQE, the no-reference naturalness score (package
+	// metrics/niqe) of the prediction and of the ground truth, computed on
+	// the cropped luma. It costs about 0.25 s per 1280x720 frame and image.
+	NoNIQE bool
 }
 
 // Evaluator scores a sequence frame by frame. Feed the (gt, pred) pairs in
@@ -56,11 +70,17 @@ type Evaluator struct {
 	n    int // frames added
 
 	prevGT, prevPred []float64 // Y planes of the previous pair
+	niqe             *niqe.Model
 
 	sum    [7]float64 // PSNR, SSIM, MSSSIM, GMSD, HFRatio, WarpErr, TempDiff
 	cnt    [7]int
 	capped int
 	nonFin int
+
+	// Perceptual sums: LPIPS, NIQE, NIQEGT; their counts are the frames
+	// with a finite value.
+	psum [3]float64
+	pcnt [3]int
 }
 
 // NewEvaluator returns an Evaluator with the given options. It returns
@@ -73,7 +93,15 @@ func NewEvaluator(opt Options) (*Evaluator, error) {
 	if opt.Crop < 0 {
 		return nil, fmt.Errorf("NewEvaluator: %w: %d", ErrCrop, opt.Crop)
 	}
-	return &Evaluator{opt: opt}, nil
+	e := &Evaluator{opt: opt}
+	if !opt.NoNIQE {
+		m, err := niqe.Pristine()
+		if err != nil {
+			return nil, fmt.Errorf("NewEvaluator: %w", err)
+		}
+		e.niqe = m
+	}
+	return e, nil
 }
 
 // Add scores the next frame pair and returns its scores. All frames must
@@ -106,7 +134,21 @@ func (e *Evaluator) Add(gt, pred *frame.Image) (FrameScores, error) {
 		return FrameScores{}, fmt.Errorf("Evaluator.Add frame %d: %w", e.n, err)
 	}
 
-	fs := FrameScores{Index: e.n, WarpErr: math.NaN(), TempDiff: math.NaN()}
+	fs := FrameScores{Index: e.n, WarpErr: math.NaN(), TempDiff: math.NaN(),
+		LPIPS: math.NaN(), NIQE: math.NaN(), NIQEGT: math.NaN()}
+	var err error
+	if fs.LPIPS, err = perceptual(e.opt.LPIPS, gt, pred, crop); err != nil {
+		return FrameScores{}, fmt.Errorf("Evaluator.Add frame %d: %w", e.n, err)
+	}
+	if e.niqe != nil {
+		done := make(chan struct{})
+		go func() {
+			fs.NIQEGT = niqeOf(e.niqe, plane{gy, w, h}.crop(crop))
+			close(done)
+		}()
+		fs.NIQE = niqeOf(e.niqe, plane{py, w, h}.crop(crop))
+		<-done
+	}
 	fs.PSNR = psnrPlanes(g, p)
 	capped := false
 	if math.IsInf(fs.PSNR, 1) {
@@ -148,6 +190,12 @@ func (e *Evaluator) Add(gt, pred *frame.Image) (FrameScores, error) {
 		e.sum[i] += v
 		e.cnt[i]++
 	}
+	for i, v := range []float64{fs.LPIPS, fs.NIQE, fs.NIQEGT} {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			e.psum[i] += v
+			e.pcnt[i]++
+		}
+	}
 	e.n++
 	return fs, nil
 }
@@ -181,6 +229,17 @@ type Summary struct {
 	// not finite (an HFRatio of +Inf against a flat ground truth, a WarpErr
 	// with every pixel masked).
 	Skipped int `json:"skipped"`
+
+	// LPIPS is the mean over the LPIPSFrames frames scored with
+	// Options.LPIPS (0 and 0 without it).
+	LPIPS       float64 `json:"lpips"`
+	LPIPSFrames int     `json:"lpips_frames"`
+	// NIQE and NIQEGT are the means of the prediction's and the ground
+	// truth's NIQE over the NIQEFrames frames that have one (0 when none
+	// has: NoNIQE, or frames smaller than 96x96 after the crop).
+	NIQE       float64 `json:"niqe"`
+	NIQEGT     float64 `json:"niqe_gt"`
+	NIQEFrames int     `json:"niqe_frames"`
 }
 
 // Summary returns the averages of the frames added so far. A mean with no
@@ -191,6 +250,12 @@ func (e *Evaluator) Summary() Summary {
 			return 0
 		}
 		return e.sum[i] / float64(e.cnt[i])
+	}
+	pmean := func(i int) float64 {
+		if e.pcnt[i] == 0 {
+			return 0
+		}
+		return e.psum[i] / float64(e.pcnt[i])
 	}
 	return Summary{
 		Space:          e.opt.Space.String(),
@@ -206,18 +271,25 @@ func (e *Evaluator) Summary() Summary {
 		TemporalFrames: max(e.n-1, 0),
 		CappedPSNR:     e.capped,
 		Skipped:        e.nonFin,
+		LPIPS:          pmean(0),
+		LPIPSFrames:    e.pcnt[0],
+		NIQE:           pmean(1),
+		NIQEGT:         pmean(2),
+		NIQEFrames:     e.pcnt[1],
 	}
 }
 
 // csvHeader is the header row of WriteCSV.
 func csvHeader() []string {
-	return []string{"frame", "psnr", "ssim", "ms_ssim", "gmsd", "hf_ratio", "warp_err", "temp_diff"}
+	return []string{"frame", "psnr", "ssim", "ms_ssim", "gmsd", "hf_ratio", "warp_err", "temp_diff",
+		"lpips", "niqe", "niqe_gt"}
 }
 
 // WriteCSV writes one row per frame with the header
-// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff. Values use the
-// shortest decimal form that round-trips; NaN (the temporal scores of the
-// first frame) is written as an empty cell.
+// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt.
+// Values use the shortest decimal form that round-trips; NaN (the temporal
+// scores of the first frame, scores that were not computed) is written as an
+// empty cell.
 func WriteCSV(w io.Writer, scores []FrameScores) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader()); err != nil {
@@ -231,7 +303,7 @@ func WriteCSV(w io.Writer, scores []FrameScores) error {
 	}
 	for _, s := range scores {
 		row := []string{strconv.Itoa(s.Index), f(s.PSNR), f(s.SSIM), f(s.MSSSIM), f(s.GMSD),
-			f(s.HFRatio), f(s.WarpErr), f(s.TempDiff)}
+			f(s.HFRatio), f(s.WarpErr), f(s.TempDiff), f(s.LPIPS), f(s.NIQE), f(s.NIQEGT)}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("WriteCSV: %w", err)
 		}

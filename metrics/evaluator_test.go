@@ -88,7 +88,7 @@ func TestEvaluatorSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 4 || lines[0] != "frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff" {
+	if len(lines) != 4 || lines[0] != "frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt" {
 		t.Fatalf("CSV:\n%s", buf.String())
 	}
 	if !strings.HasPrefix(lines[1], "0,") || !strings.HasSuffix(lines[1], ",,") {

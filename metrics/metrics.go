@@ -2,7 +2,11 @@
 // full-reference image metrics PSNR, SSIM, MS-SSIM and GMSD, a
 // high-frequency energy ratio, and two temporal-consistency measures (the
 // flow-warping error and the temporal-difference error). Evaluator runs all of
-// them over a sequence one frame pair at a time and summarises the result.
+// them over a sequence one frame pair at a time and summarises the result,
+// with the no-reference NIQE (package metrics/niqe) of both frames and, when
+// Options.LPIPS is given, the learned perceptual distance LPIPS (package
+// metrics/lpips, which needs a compute backend and so is plugged in through
+// the PairScorer interface: this package stays free of GoMLX).
 //
 // # Conventions
 //

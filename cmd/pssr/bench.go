@@ -14,6 +14,8 @@ import (
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/bench"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/metrics"
+	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/peers"
 	"github.com/pssr/pssr/pipeline"
@@ -28,7 +30,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	var (
 		gt, modes, jsonPath, htmlDir, modelPath, backendSpec, peersRoot string
 		scale, frames, warmup                                           int
-		degrade, keepGoing                                              bool
+		degrade, keepGoing, noLPIPS                                     bool
 		tile, windowT                                                   int
 		deviceOps                                                       string
 	)
@@ -61,7 +63,11 @@ frames. PS-SR graphs are compiled for each clip length, so unless --warmup
 equals the number of frames the timed run of a PS-SR mode includes a compile.
 Peak memory is the process's peak RSS during the timed run (VmHWM, reset
 between modes), or a peer tool's own peak when larger ("≥" marks a lower
-bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
+bound). Quality is measured on BT.601 luma with a 4-pixel border left out,
+and LPIPS (on RGB, on the backend of --backend; --no-lpips skips it) beside
+PSNR and SSIM. NIQE, a no-reference naturalness score (lower is better),
+is reported for every mode, with or without a ground truth, and for the
+ground truth itself; it needs frames of 96x96 or more.`,
 		Example: `  pssr bench clip.mp4 --frames 10 --json bench.json --html report/
   pssr bench lq_frames/ --gt gt_frames/ --scale 4 --modes bicubic,lanczos,pssr
   pssr bench clip.mp4 --modes baseline,peers --scale 4`,
@@ -118,13 +124,27 @@ bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
 				}
 			}
 
+			var lp metrics.PairScorer
+			if gtFrames != nil && !noLPIPS {
+				if cw, ch := gtFrames[0].W-2*bench.MetricCrop, gtFrames[0].H-2*bench.MetricCrop; cw < lpips.MinSize || ch < lpips.MinSize {
+					a.log.Warn("frames too small for LPIPS; scoring without it", "size", fmt.Sprintf("%dx%d", cw, ch))
+				} else {
+					m, _, closeLPIPS, err := openLPIPS(a, backendSpec)
+					if err != nil {
+						return err
+					}
+					defer closeLPIPS()
+					lp = m
+				}
+			}
+
 			wf := warmup
 			if wf == 0 {
 				wf = -1 // bench.Options: negative is no warm-up
 			}
 			rep, err := bench.Run(ctx, lq, gtFrames, selected, bench.Options{
 				Input: input.String(), Scale: scale, Backend: backendDesc,
-				WarmupFrames: wf, KeepGoing: keepGoing, Log: a.log,
+				WarmupFrames: wf, KeepGoing: keepGoing, Log: a.log, LPIPS: lp,
 			})
 			if err != nil {
 				return err
@@ -157,6 +177,7 @@ bound). Quality is measured on BT.601 luma with a 4-pixel border left out.`,
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.IntVar(&tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
 	f.IntVar(&windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
+	f.BoolVar(&noLPIPS, "no-lpips", false, "skip LPIPS (it needs models/perceptual/"+lpips.DefaultName+" or $"+lpips.EnvPath+")")
 	f.BoolVar(&keepGoing, "keep-going", true, "report a mode that fails as failed and go on (false: stop at the first failure)")
 	return cmd
 }

@@ -293,7 +293,8 @@ func TestEvalSelf(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, w := range []string{"PSNR", "100.000", "SSIM", "MS-SSIM", "GMSD", "warp error", "temporal diff", "HF ratio", "6 frames"} {
+	for _, w := range []string{"PSNR", "100.000", "SSIM", "MS-SSIM", "GMSD", "LPIPS", "0.0000", "NIQE", "warp error",
+		"temporal diff", "HF ratio", "6 frames", "NIQE needs frames of at least 96x96"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("table lacks %q:\n%s", w, out)
 		}
@@ -309,6 +310,11 @@ func TestEvalSelf(t *testing.T) {
 	if rep.PSNR != 100 || rep.SSIM != 1 || rep.Frames != 6 || rep.CappedPSNR != 6 || rep.Space != "Y" || rep.Crop != 4 {
 		t.Errorf("summary %+v", rep.Summary)
 	}
+	// LPIPS of identical frames is 0; the 56x40 cropped frames are too small
+	// for NIQE.
+	if rep.LPIPSFrames != 6 || rep.LPIPS != 0 || rep.NIQEFrames != 0 {
+		t.Errorf("perceptual summary: LPIPS %g over %d frames, NIQE over %d", rep.LPIPS, rep.LPIPSFrames, rep.NIQEFrames)
+	}
 	cf, err := os.Open(cs)
 	if err != nil {
 		t.Fatal(err)
@@ -321,8 +327,17 @@ func TestEvalSelf(t *testing.T) {
 	if len(rows) != 7 || rows[0][0] != "frame" || rows[1][1] != "100" {
 		t.Errorf("csv rows %v", rows)
 	}
+	if i := slices.Index(rows[0], "lpips"); i < 0 || rows[1][i] != "0" || !slices.Contains(rows[0], "niqe") {
+		t.Errorf("csv header %v, first row %v: want an lpips column of 0 and a niqe column", rows[0], rows[1])
+	}
 	if names := listDir(t, dir); !slices.Equal(names, []string{"frames.csv", "summary.json"}) {
 		t.Errorf("report folder holds %v", names)
+	}
+
+	// Without LPIPS the row says n/a and the JSON counts no frame.
+	code, out, stderr = cli(t, "eval", "--gt", f.clip, "--pred", f.clip, "--no-lpips", "--no-niqe", "-q")
+	if code != 0 || !strings.Contains(out, "LPIPS") || !strings.Contains(out, "n/a") {
+		t.Errorf("--no-lpips: exit %d: %s%s", code, out, stderr)
 	}
 
 	// RGB and no crop.

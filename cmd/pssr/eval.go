@@ -11,6 +11,7 @@ import (
 
 	"github.com/pssr/pssr/internal/atomicfile"
 	"github.com/pssr/pssr/metrics"
+	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/progress"
 	"github.com/pssr/pssr/video"
 )
@@ -30,10 +31,12 @@ func newEvalCmd(a *app) *cobra.Command {
 		crop              int
 		useY, useRGB      bool
 		jsonPath, csvPath string
+		noLPIPS, noNIQE   bool
+		backendSpec       string
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --gt GT --pred PRED",
-		Short: "Score a super-resolved video against the ground truth (PSNR, SSIM, temporal consistency)",
+		Short: "Score a super-resolved video against the ground truth (PSNR, SSIM, LPIPS, NIQE, temporal consistency)",
 		Long: `eval compares PRED with GT frame by frame; both are videos or folders of
 PNG/JPEG frames with the same frame size and number of frames. It prints the
 mean of each metric:
@@ -41,6 +44,12 @@ mean of each metric:
   PSNR, SSIM, MS-SSIM  fidelity, higher is better (PSNR of identical frames
                        counts as 100 dB);
   GMSD                 gradient magnitude similarity deviation, lower is better;
+  LPIPS                learned perceptual distance (SqueezeNet, v0.1) on RGB,
+                       lower is better; it runs on --backend (--no-lpips skips
+                       it);
+  NIQE                 no-reference naturalness of PRED's luma (and, for
+                       comparison, of GT's), lower is better; frames need
+                       96x96 pixels after the crop (--no-niqe skips it);
   warp error           flicker that the true motion does not explain, lower is
                        better;
   temporal diff        error in the frame-to-frame change, lower is better;
@@ -48,7 +57,8 @@ mean of each metric:
                        (below: over-smoothed, above: added detail or noise).
 
 The full-reference metrics see BT.601 luma (--y, the default) or RGB (--rgb);
-the temporal ones always use luma. --crop pixels are left out at every border.`,
+the temporal ones and NIQE always use luma, LPIPS always RGB. --crop pixels
+are left out at every border.`,
 		Example: "  pssr eval --gt gt.mp4 --pred sr.mp4\n  pssr eval --gt gt_frames/ --pred sr_frames/ --rgb --crop 0 --csv frames.csv --json summary.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,7 +105,21 @@ the temporal ones always use luma. --crop pixels are left out at every border.`,
 				return fmt.Errorf("--crop %d leaves %dx%d of the %dx%d frames; the metrics need at least 11x11",
 					crop, max(0, gi.Width-m), max(0, gi.Height-m), gi.Width, gi.Height)
 			}
-			ev, err := metrics.NewEvaluator(metrics.Options{Space: space, Crop: crop})
+			opt := metrics.Options{Space: space, Crop: crop, NoNIQE: noNIQE}
+			if cw, ch := gi.Width-2*crop, gi.Height-2*crop; !noLPIPS && (cw < lpips.MinSize || ch < lpips.MinSize) {
+				a.log.Warn("frames too small for LPIPS after the crop; scoring without it",
+					"size", fmt.Sprintf("%dx%d", cw, ch), "min", lpips.MinSize)
+				noLPIPS = true
+			}
+			if !noLPIPS {
+				lp, _, closeLPIPS, err := openLPIPS(a, backendSpec)
+				if err != nil {
+					return err
+				}
+				defer closeLPIPS()
+				opt.LPIPS = lp
+			}
+			ev, err := metrics.NewEvaluator(opt)
 			if err != nil {
 				return err
 			}
@@ -170,6 +194,9 @@ the temporal ones always use luma. --crop pixels are left out at every border.`,
 	fl.BoolVar(&useRGB, "rgb", false, "full-reference metrics on the RGB channels")
 	fl.StringVar(&jsonPath, "json", "", "write the summary as JSON to `FILE`")
 	fl.StringVar(&csvPath, "csv", "", "write the per-frame scores as CSV to `FILE`")
+	fl.BoolVar(&noLPIPS, "no-lpips", false, "skip LPIPS (it needs models/perceptual/"+lpips.DefaultName+" or $"+lpips.EnvPath+")")
+	fl.BoolVar(&noNIQE, "no-niqe", false, "skip NIQE")
+	fl.StringVar(&backendSpec, "backend", "", `compute backend `+"`SPEC`"+` of LPIPS: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	_ = cmd.MarkFlagRequired("gt")
 	_ = cmd.MarkFlagRequired("pred")
 	cmd.MarkFlagsMutuallyExclusive("y", "rgb")
@@ -186,6 +213,17 @@ func writeSummary(w io.Writer, gt, pred string, s metrics.Summary) error {
 	row("SSIM", fmt.Sprintf("%.4f", s.SSIM), "higher")
 	row("MS-SSIM", fmt.Sprintf("%.4f", s.MSSSIM), "higher")
 	row("GMSD", fmt.Sprintf("%.4f", s.GMSD), "lower")
+	if s.LPIPSFrames > 0 {
+		row("LPIPS", fmt.Sprintf("%.4f", s.LPIPS), "lower")
+	} else {
+		row("LPIPS", "n/a", "lower")
+	}
+	if s.NIQEFrames > 0 {
+		row("NIQE", fmt.Sprintf("%.3f", s.NIQE), "lower")
+		row("NIQE of GT", fmt.Sprintf("%.3f", s.NIQEGT), "reference")
+	} else {
+		row("NIQE", "n/a", "lower")
+	}
 	temporal := func(v float64) string {
 		if s.TemporalFrames == 0 {
 			return "n/a"
@@ -203,6 +241,9 @@ func writeSummary(w io.Writer, gt, pred string, s metrics.Summary) error {
 	}
 	if s.TemporalFrames == 0 {
 		fmt.Fprintln(w, "temporal metrics need at least 2 frames")
+	}
+	if s.NIQEFrames == 0 && s.Frames > 0 {
+		fmt.Fprintln(w, "NIQE needs frames of at least 96x96 after the crop (or was turned off)")
 	}
 	if s.Skipped > 0 {
 		fmt.Fprintf(w, "%d per-frame values were not finite and left out of the means\n", s.Skipped)
