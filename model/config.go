@@ -61,6 +61,11 @@ type DiTConfig struct {
 	Window int `json:"window"`
 	// TimeDim is the size of the sinusoidal timestep embedding.
 	TimeDim int `json:"time_dim"`
+	// TemporalRoPE rotates the queries and keys of the temporal attention
+	// by their frame offset (rotary position embedding over the frames of
+	// a window), so that attention across frames knows which frame is
+	// which. It adds no weights; models trained without it leave it off.
+	TemporalRoPE bool `json:"temporal_rope,omitempty"`
 }
 
 // DraftConfig says which base blocks the draft keeps.

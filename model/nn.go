@@ -126,13 +126,18 @@ func gelu(x *Node) *Node {
 // silu is x * sigmoid(x).
 func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
-// attention is multi-head self-attention over axis 1 of x [B, S, d].
-func attention(scope *mlmodel.Scope, x *Node, heads int) *Node {
+// attention is multi-head self-attention over axis 1 of x [B, S, d]. With
+// rope, queries and keys are rotated by their position on axis 1 (see
+// rotary).
+func attention(scope *mlmodel.Scope, x *Node, heads int, rope bool) *Node {
 	dims := x.Shape().Dimensions
 	b, s, d := dims[0], dims[1], dims[2]
 	hd := d / heads
 	q := Reshape(linear(scope.At("q"), x, d, initNormal), b, s, heads, hd)
 	k := Reshape(linear(scope.At("k"), x, d, initNormal), b, s, heads, hd)
+	if rope {
+		q, k = rotary(q), rotary(k)
+	}
 	v := Reshape(linear(scope.At("v"), x, d, initNormal), b, s, heads, hd)
 	// logits [b, heads, q, k]; o [b, heads, q, hd] -> [b, q, heads, hd].
 	logits := MulScalar(DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
@@ -140,6 +145,36 @@ func attention(scope *mlmodel.Scope, x *Node, heads int) *Node {
 	o := DotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
 	o = TransposeAllDims(o, 0, 2, 1, 3)
 	return linear(scope.At("o"), Reshape(o, b, s, d), d, initNormal)
+}
+
+// ropeBase is the wavelength base of the rotary position embedding.
+const ropeBase = 100.0
+
+// rotary applies the rotary position embedding to x [B, S, heads, hd]
+// (hd even): the pair of features (2i, 2i+1) at position p is rotated by
+// the angle p*ropeBase^(-2i/hd), so the dot product of a query at p and a
+// key at p' depends on p-p' only. The rotation is a batched product with one
+// [hd, hd] block-diagonal matrix per position, which is a MatMul (fast on
+// the pure-Go backend) and has a MatMul gradient.
+func rotary(x *Node) *Node {
+	d := x.Shape().Dimensions
+	s, hd := d[1], d[3]
+	rot := make([]float32, s*hd*hd)
+	for p := 0; p < s; p++ {
+		for i := 0; i < hd/2; i++ {
+			a := float64(p) * math.Pow(ropeBase, -2*float64(i)/float64(hd))
+			c, sn := float32(math.Cos(a)), float32(math.Sin(a))
+			// out[2i] = c*x[2i] - s*x[2i+1]; out[2i+1] = s*x[2i] + c*x[2i+1];
+			// the matrix is indexed [p, in, out].
+			m := rot[p*hd*hd:]
+			m[(2*i)*hd+2*i], m[(2*i+1)*hd+2*i] = c, -sn
+			m[(2*i)*hd+2*i+1], m[(2*i+1)*hd+2*i+1] = sn, c
+		}
+	}
+	r := Const(x.Graph(), tensors.FromFlatDataAndDimensions(rot, s, hd, hd))
+	// [S, B, heads, hd] with S as the batch axis of the product.
+	y := DotGeneral(x, []int{3}, []int{1}, r, []int{1}, []int{0})
+	return TransposeAllDims(y, 1, 0, 2, 3)
 }
 
 // spaceToDepth turns x [N, H, W, C] into [N, H/p, W/p, p*p*C].

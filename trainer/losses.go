@@ -2,6 +2,7 @@ package trainer
 
 import (
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/model"
 )
 
@@ -42,4 +43,37 @@ func laplacian(x *Node) *Node {
 func detailLoss(pred, target *Node) *Node {
 	energy := func(x *Node) *Node { return ReduceMean(Abs(laplacian(x)), 1, 2, 3) }
 	return model.MeanAll(Abs(Sub(energy(pred), energy(target))))
+}
+
+// lossTerms is a loss's named terms, in the fixed order in which the step
+// graph returns them and loss.jsonl records them.
+type lossTerms struct {
+	names []string
+	nodes []*Node
+}
+
+func (l *lossTerms) add(name string, n *Node) {
+	l.names = append(l.names, name)
+	l.nodes = append(l.nodes, n)
+}
+
+// hinge returns max(0, x).
+func hinge(x *Node) *Node { return Max(x, ZerosLike(x)) }
+
+// pickFrames gathers k evenly spaced frames of x [N, H, W, C]: the frames
+// the LPIPS term looks at (LPIPS on every frame would cost more than the
+// rest of a step on the CPU).
+func pickFrames(x *Node, k int) *Node {
+	d := x.Shape().Dimensions
+	n := d[0]
+	if k >= n {
+		return x
+	}
+	idx := make([]int32, k)
+	for i := range idx {
+		idx[i] = int32(i * n / k)
+	}
+	flat := Reshape(x, n, -1)
+	ind := Const(x.Graph(), tensors.FromFlatDataAndDimensions(idx, k, 1))
+	return Reshape(Gather(flat, ind), k, d[1], d[2], d[3])
 }

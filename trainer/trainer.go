@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -33,6 +35,7 @@ import (
 	"github.com/pssr/pssr/dataset"
 	"github.com/pssr/pssr/degrade"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/schedule"
 	"github.com/pssr/pssr/weights"
@@ -121,6 +124,25 @@ type Config struct {
 	// PhotoDownscale is the factor photographs are shrunk by before crops
 	// (0: the dataset default of 2; 1 for photos already downscaled).
 	PhotoDownscale int
+	// LPIPSWeight weighs the LPIPS term (base: on the predicted x0; draft:
+	// on the last draft step's output) on a few frames of each batch. 0
+	// leaves it out.
+	LPIPSWeight float64
+	// LPIPSPath is the LPIPS weights file (default lpips.DefaultPath()).
+	LPIPSPath string
+	// FlowShare is the share of base-stage steps trained on the conditional
+	// flow (x_t = (1-sigma)*z_HQ + sigma*noise at a uniformly drawn timestep,
+	// conditioned on z_L) instead of the one-step entry x_t = z_L at t=699.
+	FlowShare float64
+	// AdvWeight weighs the adversarial (hinge) term of draft training
+	// against a patch discriminator trained alongside; FMWeight its
+	// discriminator feature-matching term. AdvWeight 0 trains no
+	// discriminator.
+	AdvWeight, FMWeight float64
+	// TemporalRoPE turns on rotary frame-position embedding in the
+	// temporal attention of the model being trained (model
+	// DiTConfig.TemporalRoPE); it adds no weights.
+	TemporalRoPE bool
 
 	// beforeStep and beforeValidate, when set (by tests), are called at the
 	// start of every step (before the cancellation check) and before every
@@ -134,7 +156,7 @@ func DefaultConfig(stage Stage) Config {
 	c := Config{
 		Stage: stage, Model: model.Tiny(), Steps: 1000, Batch: 4, Frames: 4, Crop: 128, LR: 1e-3,
 		Seed: 1, Scale: 4, Preset: degrade.Bicubic, CheckpointEvery: 200, ValEvery: 200, LogEvery: 10,
-		PixelWeight: 1, SharpWeight: 0.5,
+		PixelWeight: 1, SharpWeight: 0.5, FMWeight: 1,
 	}
 	if stage == StageAutoencoder {
 		c.Frames, c.Batch = 1, 8
@@ -153,24 +175,36 @@ func (c Config) Validate() error {
 	if c.Steps < 1 || c.Batch < 1 || c.Frames < 1 {
 		return fmt.Errorf("trainer: --steps, --batch and --frames must be positive")
 	}
-	mult := c.Model.PixelMultiple() * c.Model.DiT.Window
-	if c.Crop < mult || c.Crop%mult != 0 {
-		return fmt.Errorf("trainer: --crop %d must be a positive multiple of %d", c.Crop, mult)
-	}
-	if c.Crop%c.Scale != 0 || (c.Scale != 2 && c.Scale != 4) {
+	if c.Crop < 1 || c.Crop%c.Scale != 0 || (c.Scale != 2 && c.Scale != 4) {
 		return fmt.Errorf("trainer: --scale must be 2 or 4, got %d", c.Scale)
 	}
 	if !(c.LR > 0 && c.LR < 1) {
 		return fmt.Errorf("trainer: --lr %g out of range (0, 1)", c.LR)
 	}
-	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 {
+	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 || c.LPIPSWeight < 0 || c.AdvWeight < 0 || c.FMWeight < 0 {
 		return fmt.Errorf("trainer: loss weights must not be negative")
+	}
+	if c.FlowShare < 0 || c.FlowShare > 1 {
+		return fmt.Errorf("trainer: --flow-share %g out of range [0, 1]", c.FlowShare)
+	}
+	if c.AdvWeight > 0 && c.Stage != StageDraft {
+		return fmt.Errorf("trainer: --adv-weight applies to the draft stage only")
 	}
 	if c.FineBlocks < 0 || c.FineBlocks > model.MaxFineBlocks {
 		return fmt.Errorf("trainer: --fine-blocks %d out of range [0, %d]", c.FineBlocks, model.MaxFineBlocks)
 	}
 	if c.Stage != StageAutoencoder && c.Init == "" && !c.Resume {
 		return fmt.Errorf("trainer: stage %s needs --init (the model of the previous stage)", c.Stage)
+	}
+	return nil
+}
+
+// checkModel checks the options that depend on the network sizes against
+// the model the run trains (loaded or fresh), not against Config.Model.
+func (c Config) checkModel(mc model.Config) error {
+	mult := mc.PixelMultiple() * mc.DiT.Window
+	if c.Crop < mult || c.Crop%mult != 0 {
+		return fmt.Errorf("trainer: --crop %d must be a positive multiple of %d for model %s", c.Crop, mult, mc.Name)
 	}
 	return nil
 }
@@ -201,10 +235,17 @@ type ValRecord struct {
 	PSNR        float64 `json:"psnr"`
 	PSNRBicubic float64 `json:"psnr_bicubic"`
 	What        string  `json:"what"`
+	// LPIPS of the validated output, when LPIPS weights were found.
+	LPIPS float64 `json:"lpips,omitempty"`
+	// BasePSNR and BaseLPIPS score the base step alone (draft stage), so
+	// the draft's gain shows beside the full pipeline's scores.
+	BasePSNR  float64 `json:"base_psnr,omitempty"`
+	BaseLPIPS float64 `json:"base_lpips,omitempty"`
 }
 
 // Run trains one stage. On cancellation it saves a checkpoint and returns
-// ctx's error.
+// ctx's error. It opens the model (openModel), the data (openData) and the
+// training graphs (buildStep), then runs the loop (run.loop).
 func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
@@ -215,16 +256,62 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return err
 	}
-	ckptPath := filepath.Join(cfg.Out, "checkpoint.safetensors")
+	r := &run{cfg: cfg, be: be, log: log, ckptPath: filepath.Join(cfg.Out, "checkpoint.safetensors")}
+	if err := r.openModel(); err != nil {
+		return err
+	}
+	if err := r.cfg.checkModel(r.m.Config); err != nil {
+		return err
+	}
+	if err := r.openData(ctx); err != nil {
+		return err
+	}
+	if err := r.openLPIPS(); err != nil {
+		return err
+	}
+	var err error
+	if r.step, err = buildStep(be, r.m, r.cfg, r.lp); err != nil {
+		return err
+	}
+	if r.step.disc != nil {
+		if err := materialiseDisc(be, r.m); err != nil {
+			return err
+		}
+	}
+	return r.loop(ctx)
+}
 
-	// The model: from a checkpoint, from the previous stage, or fresh.
-	var m *model.Model
-	start := 0
+// run is the state of one training run.
+type run struct {
+	cfg      Config
+	be       compute.Backend
+	log      *slog.Logger
+	ckptPath string
+
+	m         *model.Model
+	start     int // steps already done (resume)
+	trainable []string
+
+	sources []dataset.Source
+	weights []float64
+	val     *validation
+
+	lp     *lpips.Weights // nil without LPIPS weights
+	metric *lpips.Metric  // scores validation; nil without LPIPS weights
+
+	step *stepGraphs
+}
+
+// openModel loads the model to train: from the checkpoint (--resume), from
+// the previous stage's model (--init, grown with --fine-blocks), or fresh.
+// It sets which variables train.
+func (r *run) openModel() error {
+	cfg, log := r.cfg, r.log
 	grownFrom := 0 // the fine-stage blocks before --fine-blocks grew the decoder
 	var err error
 	switch {
 	case cfg.Resume:
-		f, err := weights.Load(ckptPath)
+		f, err := weights.Load(r.ckptPath)
 		if err != nil {
 			return fmt.Errorf("trainer: --resume: %w", err)
 		}
@@ -232,79 +319,93 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		if err != nil {
 			return err
 		}
-		if m, err = model.New(be, mc, cfg.Seed); err != nil {
+		if r.m, err = model.New(r.be, mc, cfg.Seed); err != nil {
 			return err
 		}
-		if err := m.SetWeights(f, true); err != nil {
+		if err := r.m.SetWeights(f, true); err != nil {
 			return fmt.Errorf("trainer: --resume: %w", err)
 		}
 		for k, v := range f.Metadata {
-			m.Metadata[k] = v
+			r.m.Metadata[k] = v
 		}
-		if f.Metadata["trainer.stage"] != string(cfg.Stage) {
-			return fmt.Errorf("trainer: checkpoint %s is of stage %q, not %q", ckptPath, f.Metadata["trainer.stage"], cfg.Stage)
+		if f.Metadata[MetaStage] != string(cfg.Stage) {
+			return fmt.Errorf("trainer: checkpoint %s is of stage %q, not %q", r.ckptPath, f.Metadata[MetaStage], cfg.Stage)
 		}
-		start, _ = strconv.Atoi(f.Metadata["trainer.step"])
-		if planned := f.Metadata["trainer.steps"]; planned != "" && planned != strconv.Itoa(cfg.Steps) {
+		r.start, _ = strconv.Atoi(f.Metadata[MetaStep])
+		if planned := f.Metadata[MetaSteps]; planned != "" && planned != strconv.Itoa(cfg.Steps) {
 			log.Warn("--steps differs from the interrupted run's: the learning-rate schedule changes, the resume is not exact",
 				"steps", cfg.Steps, "checkpoint_steps", planned)
 		}
 		// Log lines written after the checkpoint (a run killed without
 		// saving) are redone: drop them so steps stay increasing.
 		for _, name := range []string{"loss.jsonl", "val.jsonl"} {
-			if err := truncateLog(filepath.Join(cfg.Out, name), start); err != nil {
+			if err := truncateLog(filepath.Join(cfg.Out, name), r.start); err != nil {
 				return fmt.Errorf("trainer: --resume: %w", err)
 			}
 		}
-		log.Info("resumed", "checkpoint", ckptPath, "step", start)
+		log.Info("resumed", "checkpoint", r.ckptPath, "step", r.start)
 	case cfg.Init != "":
 		fileCfg, err := model.ReadConfig(cfg.Init)
 		if err != nil {
 			return err
 		}
 		have := fileCfg.AE.FineBlockCount()
-		if cfg.FineBlocks > have {
-			if m, err = model.LoadGrown(be, cfg.Init, cfg.FineBlocks); err != nil {
+		switch {
+		case cfg.FineBlocks > have:
+			if r.m, err = model.LoadGrown(r.be, cfg.Init, cfg.FineBlocks); err != nil {
 				return err
 			}
 			grownFrom = have
 			log.Info("decoder fine stage grown", "blocks", cfg.FineBlocks, "was", have)
-			break
-		}
-		if cfg.FineBlocks > 0 && cfg.FineBlocks < have {
-			log.Warn("--fine-blocks is below the model's count: the decoder keeps its blocks", "fine_blocks", cfg.FineBlocks, "model", have)
-		}
-		if m, err = model.Load(be, cfg.Init); err != nil {
-			return err
+		default:
+			if cfg.FineBlocks > 0 && cfg.FineBlocks < have {
+				log.Warn("--fine-blocks is below the model's count: the decoder keeps its blocks", "fine_blocks", cfg.FineBlocks, "model", have)
+			}
+			if r.m, err = model.Load(r.be, cfg.Init); err != nil {
+				return err
+			}
 		}
 	default:
-		if m, err = model.New(be, cfg.Model, cfg.Seed); err != nil {
+		if r.m, err = model.New(r.be, cfg.Model, cfg.Seed); err != nil {
 			return err
 		}
 	}
+	if cfg.TemporalRoPE && !r.m.Config.DiT.TemporalRoPE {
+		r.m.Config.DiT.TemporalRoPE = true
+		log.Info("temporal attention: rotary frame positions on (no new weights)")
+	}
 	if cfg.Stage == StageDraft && !cfg.Resume && !cfg.KeepDraft {
-		n, err := m.InitDraftFromBase()
+		n, err := r.m.InitDraftFromBase()
 		if err != nil {
 			return err
 		}
-		log.Info("draft initialised from the base", "variables", n, "kept_blocks", fmt.Sprint(m.Config.KeptBlocks()))
+		log.Info("draft initialised from the base", "variables", n, "kept_blocks", fmt.Sprint(r.m.Config.KeptBlocks()))
 	}
-	scope := map[Stage]string{StageAutoencoder: model.ScopeAE, StageBase: model.ScopeBase, StageDraft: model.ScopeDraft}[cfg.Stage]
-	trainable := []string{scope}
+	scope := stageScope(cfg.Stage)
+	r.trainable = []string{scope}
 	if len(cfg.Trainable) > 0 {
-		trainable = cfg.Trainable
+		r.trainable = cfg.Trainable
 	}
-	m.SetTrainable(trainable...)
-	if grownFrom > 0 && !anyTrainable(m, model.ScopeAE+"/dec/"+model.FineBlockScope(grownFrom)+"/") {
+	r.m.SetTrainable(r.trainable...)
+	if grownFrom > 0 && !anyTrainable(r.m, model.ScopeAE+"/dec/"+model.FineBlockScope(grownFrom)+"/") {
 		log.Warn("the new decoder fine blocks are frozen in this run and stay the identity (train them with --trainable including ae/dec)",
-			"trainable", strings.Join(trainable, ","))
+			"trainable", strings.Join(r.trainable, ","))
 	}
-	if n := m.NumParameters(""); n > 0 && countTrainable(m) == 0 {
-		return fmt.Errorf("trainer: --trainable %v matches no network variable", trainable)
+	if n := r.m.NumParameters(""); n > 0 && countTrainable(r.m) == 0 {
+		return fmt.Errorf("trainer: --trainable %v matches no network variable", r.trainable)
 	}
-	log.Info("training", "stage", cfg.Stage, "parameters", m.NumParameters(scope), "steps", cfg.Steps, "from", start)
+	log.Info("training", "stage", cfg.Stage, "parameters", r.m.NumParameters(scope), "steps", cfg.Steps, "from", r.start)
+	return nil
+}
 
-	// Data.
+// stageScope is the network a stage trains.
+func stageScope(s Stage) string {
+	return map[Stage]string{StageAutoencoder: model.ScopeAE, StageBase: model.ScopeBase, StageDraft: model.ScopeDraft}[s]
+}
+
+// openData opens the training sources of the split and the validation frames.
+func (r *run) openData(ctx context.Context) error {
+	cfg := r.cfg
 	split, err := dataset.MakeSplit(cfg.Data, cfg.Photos)
 	if err != nil {
 		return fmt.Errorf("trainer: data: %w", err)
@@ -313,31 +414,103 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		return err
 	}
 	opt := dataset.Options{HFlip: true, VFlip: true, Reverse: true, Cache: dataset.NewCache(1 << 30), Downscale: cfg.PhotoDownscale}
-	var sources []dataset.Source
 	var isVideo []bool
 	for _, it := range split.Train {
 		s, err := it.Source(ctx, opt)
 		if err != nil {
 			return fmt.Errorf("trainer: data %s: %w", it.Name, err)
 		}
-		sources = append(sources, s)
+		r.sources = append(r.sources, s)
 		isVideo = append(isVideo, it.Kind != dataset.KindPhoto)
 	}
-	if len(sources) == 0 {
+	if len(r.sources) == 0 {
 		return fmt.Errorf("trainer: no training data in --data %q / --photos %q", cfg.Data, cfg.Photos)
 	}
-	val, err := loadValidation(ctx, cfg, split)
-	if err != nil {
+	r.weights = sourceWeights(isVideo, cfg.VideoWeight)
+	if r.val, err = loadValidation(ctx, cfg, split); err != nil {
 		return err
 	}
-	log.Info("data", "train_items", len(split.Train), "val_frames", len(val.hq))
+	r.log.Info("data", "train_items", len(split.Train), "val_frames", len(r.val.hq))
+	return nil
+}
 
-	step, err := buildStep(be, m, cfg)
+// openLPIPS loads the LPIPS network when a loss term needs it (an error if
+// it is missing then) or, for validation scores, when it is found.
+func (r *run) openLPIPS() error {
+	path := r.cfg.LPIPSPath
+	if path == "" {
+		p, err := lpips.DefaultPath()
+		if err != nil {
+			if r.cfg.LPIPSWeight > 0 {
+				return fmt.Errorf("trainer: --lpips-weight needs the LPIPS weights: %w", err)
+			}
+			r.log.Info("no LPIPS weights found: validation reports PSNR only", "reason", err)
+			return nil
+		}
+		path = p
+	}
+	w, err := lpips.LoadWeights(path)
 	if err != nil {
+		return fmt.Errorf("trainer: LPIPS weights: %w", err)
+	}
+	r.lp = w
+	if r.metric, err = lpips.New(r.be, w); err != nil {
+		return fmt.Errorf("trainer: LPIPS: %w", err)
+	}
+	return nil
+}
+
+// materialiseDisc creates the discriminator's variables (unless a resumed
+// checkpoint holds them) before the first generator step, so that the
+// generator graph finds them and can leave them frozen.
+func materialiseDisc(be compute.Backend, m *model.Model) error {
+	e, err := mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, g *Graph) *Node {
+		l, _ := model.Discriminator(scope, Zeros(g, shapes.Make(dtypes.Float32, 1, 16, 16, 3)))
+		return ReduceAllSum(l)
+	})
+	if err != nil {
+		return fmt.Errorf("trainer: discriminator: %w", err)
+	}
+	if _, err := e.Exec(); err != nil {
+		return fmt.Errorf("trainer: discriminator: %w", err)
+	}
+	return nil
+}
+
+// setTrainableFor marks the variables one graph of the step trains: the
+// stage's network for the generator (disc false), the discriminator alone
+// for its update (disc true). GoMLX reads the marks when a graph is built.
+func (r *run) setTrainableFor(disc bool) {
+	if disc {
+		r.m.SetTrainable()
+	} else {
+		r.m.SetTrainable(r.trainable...)
+	}
+	for v := range r.m.Store.IterVariables() {
+		if strings.HasPrefix(model.VariableName(v), model.ScopeDisc+"/") {
+			v.SetTrainable(disc)
+		}
+	}
+}
+
+// save writes the checkpoint (every variable, optimizer state included),
+// the model file (networks only) and the loss curve, after step steps.
+func (r *run) save(step int) error {
+	writeMeta(r.m.Metadata, r.cfg, step)
+	if err := r.m.SaveAll(r.ckptPath); err != nil {
 		return err
 	}
-	lrVar := optimizer.LearningRateVar(m.Store.RootScope(), dtypes.Float32, cfg.LR)
+	if err := r.m.Save(filepath.Join(r.cfg.Out, "model.safetensors")); err != nil {
+		return err
+	}
+	return PlotLoss(filepath.Join(r.cfg.Out, "loss.jsonl"), filepath.Join(r.cfg.Out, "loss.png"), string(r.cfg.Stage))
+}
 
+// loop runs the optimizer steps from r.start, logging, validating and
+// saving on the way.
+func (r *run) loop(ctx context.Context) error {
+	cfg, log := r.cfg, r.log
+	lrVar := optimizer.LearningRateVar(r.m.Store.RootScope(), dtypes.Float32, cfg.LR)
 	lossLog, err := os.OpenFile(filepath.Join(cfg.Out, "loss.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -349,40 +522,22 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 	}
 	defer valLog.Close()
 
-	m.Metadata["trainer.stage"] = string(cfg.Stage)
-	save := func(i int) error {
-		m.Metadata["trainer.step"] = strconv.Itoa(i)
-		m.Metadata["trainer.steps"] = strconv.Itoa(cfg.Steps)
-		key := "train." + string(cfg.Stage)
-		if len(cfg.Trainable) > 0 {
-			key += "[" + strings.Join(cfg.Trainable, ",") + "]"
-		}
-		m.Metadata[key+".steps"] = strconv.Itoa(i)
-		if cfg.FineBlocks > 0 {
-			m.Metadata[key+".fine_blocks"] = strconv.Itoa(cfg.FineBlocks)
-		}
-		if cfg.DetailWeight > 0 && cfg.Stage != StageAutoencoder {
-			m.Metadata[key+".detail_weight"] = strconv.FormatFloat(cfg.DetailWeight, 'g', -1, 64)
-		}
-		if err := m.SaveAll(ckptPath); err != nil {
-			return err
-		}
-		if err := m.Save(filepath.Join(cfg.Out, "model.safetensors")); err != nil {
-			return err
-		}
-		return PlotLoss(filepath.Join(cfg.Out, "loss.jsonl"), filepath.Join(cfg.Out, "loss.png"), string(cfg.Stage))
-	}
-
 	pctx, stopPrefetch := context.WithCancel(ctx)
 	defer stopPrefetch()
-	weights := sourceWeights(isVideo, cfg.VideoWeight)
-	batches := prefetch(pctx, sources, weights, cfg, start)
+	batches := prefetch(pctx, r.sources, r.weights, r.m.Config, cfg, r.start)
 	t0 := time.Now()
 	var tMeasure time.Time
 	var sum float64
 	var count int
 	terms := map[string]float64{}
-	for i := start; i < cfg.Steps; i++ {
+	interrupted := func(step int) error {
+		log.Info("interrupted: saving checkpoint", "step", step)
+		if err := r.save(step); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	for i := r.start; i < cfg.Steps; i++ {
 		if cfg.beforeStep != nil {
 			cfg.beforeStep(i)
 		}
@@ -392,11 +547,7 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		case b = <-batches:
 		}
 		if ctx.Err() != nil {
-			log.Info("interrupted: saving checkpoint", "step", i)
-			if err := save(i); err != nil {
-				return err
-			}
-			return ctx.Err()
+			return interrupted(i)
 		}
 		if b.err != nil {
 			return fmt.Errorf("trainer: batch %d: %w", i, b.err)
@@ -404,14 +555,14 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		if err := lrVar.SetValue(tensors.FromScalar(float32(cfg.lrAt(i)))); err != nil {
 			return err
 		}
-		out, err := step.Exec(b.hq, b.lq)
+		out, err := r.runStep(b)
 		if err != nil {
 			return fmt.Errorf("trainer: step %d: %w", i, err)
 		}
 		loss := float64(out[0].Value().(float32))
 		if cfg.MaxTime > 0 {
 			// Measure after compilation and warm-up, then fit the plan.
-			switch i - start {
+			switch i - r.start {
 			case 4:
 				tMeasure = time.Now()
 			case 24:
@@ -420,6 +571,7 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 				if fit := i + 1 + int(left/per); fit < cfg.Steps {
 					log.Info("--max-time: fewer steps", "steps", fit, "was", cfg.Steps, "s_per_step", fmt.Sprintf("%.3f", per))
 					cfg.Steps = max(fit, i+1)
+					r.cfg.Steps = cfg.Steps
 				}
 			}
 		}
@@ -428,8 +580,11 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		}
 		sum += loss
 		count++
-		for k, name := range termNames(cfg.Stage) {
+		for k, name := range r.step.names {
 			terms[name] += float64(out[1+k].Value().(float32))
+		}
+		if len(out) > 1+len(r.step.names) {
+			terms["disc"] += float64(out[len(out)-1].Value().(float32))
 		}
 		if (i+1)%cfg.LogEvery == 0 || i+1 == cfg.Steps {
 			rec := Record{Step: i + 1, Loss: sum / float64(count), LR: cfg.lrAt(i), Seconds: time.Since(t0).Seconds(), Terms: map[string]float64{}}
@@ -439,7 +594,7 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 			line, _ := json.Marshal(rec)
 			lossLog.Write(append(line, '\n'))
 			log.Info("step", "step", i+1, "loss", fmt.Sprintf("%.5f", rec.Loss), "lr", fmt.Sprintf("%.2e", rec.LR),
-				"s_per_step", fmt.Sprintf("%.2f", time.Since(t0).Seconds()/float64(i+1-start)))
+				"s_per_step", fmt.Sprintf("%.2f", time.Since(t0).Seconds()/float64(i+1-r.start)))
 			sum, count = 0, 0
 			clear(terms)
 		}
@@ -447,14 +602,10 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 			if cfg.beforeValidate != nil {
 				cfg.beforeValidate(i + 1)
 			}
-			vr, err := validate(ctx, m, cfg, val)
+			vr, err := validate(ctx, r.m, cfg, r.val, r.metric)
 			if err != nil && ctx.Err() != nil {
 				// Interrupted during validation: step i is done, keep it.
-				log.Info("interrupted: saving checkpoint", "step", i+1)
-				if err := save(i + 1); err != nil {
-					return err
-				}
-				return ctx.Err()
+				return interrupted(i + 1)
 			}
 			if err != nil {
 				return err
@@ -462,16 +613,51 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 			vr.Step = i + 1
 			line, _ := json.Marshal(vr)
 			valLog.Write(append(line, '\n'))
-			log.Info("validation", "step", i+1, "psnr", fmt.Sprintf("%.3f", vr.PSNR), "bicubic", fmt.Sprintf("%.3f", vr.PSNRBicubic), "what", vr.What)
+			log.Info("validation", "step", i+1, "psnr", fmt.Sprintf("%.3f", vr.PSNR), "bicubic", fmt.Sprintf("%.3f", vr.PSNRBicubic),
+				"lpips", fmt.Sprintf("%.4f", vr.LPIPS), "base_psnr", fmt.Sprintf("%.3f", vr.BasePSNR), "base_lpips", fmt.Sprintf("%.4f", vr.BaseLPIPS), "what", vr.What)
 		}
 		if (i+1)%cfg.CheckpointEvery == 0 || i+1 == cfg.Steps {
-			if err := save(i + 1); err != nil {
+			if err := r.save(i + 1); err != nil {
 				return err
 			}
 		}
 	}
 	log.Info("done", "steps", cfg.Steps, "wall", time.Since(t0).Round(time.Second).String(), "out", cfg.Out)
 	return nil
+}
+
+// runStep runs one optimizer step on a batch: the generator update and,
+// with adversarial training, the discriminator update on the generator's
+// frames. It returns the generator's outputs, with the discriminator loss
+// appended when there is one.
+func (r *run) runStep(b batch) ([]*tensors.Tensor, error) {
+	args := []any{b.hq, b.lq}
+	if r.cfg.Stage == StageBase {
+		f := b.flow
+		args = append(args, b.noise, f.a, f.b, f.c, f.t, f.sigma)
+	}
+	if r.step.disc != nil {
+		r.setTrainableFor(false)
+	}
+	out, err := r.step.gen.Exec(args...)
+	if err != nil || r.step.disc == nil {
+		return out, err
+	}
+	fake := out[len(out)-1]
+	out = out[:len(out)-1]
+	r.setTrainableFor(true)
+	d, err := r.step.disc.Exec(hqFrames(b.hq), fake)
+	if err != nil {
+		return nil, fmt.Errorf("discriminator: %w", err)
+	}
+	return append(out, d[0]), nil
+}
+
+// hqFrames reshapes a batch's ground truth [B, T, H, W, 3] to frames
+// [B*T, H, W, 3], the discriminator's input.
+func hqFrames(hq *tensors.Tensor) *tensors.Tensor {
+	d := hq.Shape().Dimensions
+	return tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](hq), d[0]*d[1], d[2], d[3], d[4])
 }
 
 // truncateLog drops the lines of a JSON-lines log (loss.jsonl, val.jsonl)
@@ -510,25 +696,21 @@ func truncateLog(path string, step int) error {
 	return os.Rename(tmp, path)
 }
 
-// termNames lists the loss terms each stage reports, in graph output order.
-func termNames(s Stage) []string {
-	if s == StageAutoencoder {
-		return []string{"pixel", "gradient", "lq_recon"}
-	}
-	return []string{"latent", "pixel", "sharp", "detail"}
-}
-
 // batch is one training batch on the host: [B, T, H, W, 3] ground truth and
 // the bicubic-upsampled degradation of the same size.
 type batch struct {
 	hq, lq *tensors.Tensor
-	err    error
+	// noise and flow are the base stage's draw of the step: the noise
+	// latent [B, T, h, w, C] and the point x_t of the step (see flowInputs).
+	noise *tensors.Tensor
+	flow  flowInputs
+	err   error
 }
 
 // prefetch makes batches in the background on several goroutines and
 // delivers them in step order. The batch of step i depends only on the seed
 // and i, so a resumed run sees the same data.
-func prefetch(ctx context.Context, sources []dataset.Source, weights []float64, cfg Config, start int) <-chan batch {
+func prefetch(ctx context.Context, sources []dataset.Source, weights []float64, mc model.Config, cfg Config, start int) <-chan batch {
 	producers := max(1, runtime.GOMAXPROCS(0)/4)
 	ch := make(chan batch, producers)
 	slots := make([]chan batch, producers)
@@ -536,7 +718,7 @@ func prefetch(ctx context.Context, sources []dataset.Source, weights []float64, 
 		slots[p] = make(chan batch, 1)
 		go func(p int) {
 			for i := start + p; i < cfg.Steps; i += producers {
-				b := makeBatch(ctx, sources, weights, cfg, i)
+				b := makeBatch(ctx, sources, weights, mc, cfg, i)
 				select {
 				case slots[p] <- b:
 				case <-ctx.Done():
@@ -609,7 +791,11 @@ func countTrainable(m *model.Model) int {
 	return n
 }
 
-func makeBatch(ctx context.Context, sources []dataset.Source, weights []float64, cfg Config, step int) batch {
+// makeBatch makes the batch of a step from the sources, reproducibly from
+// the seed and the step: clips, their degradation and, for the base stage,
+// the flow draw (the one-step entry, or with probability FlowShare a
+// timestep drawn uniformly from [1, 999] with its Gaussian noise).
+func makeBatch(ctx context.Context, sources []dataset.Source, weights []float64, mc model.Config, cfg Config, step int) batch {
 	s, err := dataset.NewSampler(dataset.SamplerConfig{
 		Sources: sources, Weights: weights, Preset: cfg.Preset, Scale: cfg.Scale, Seed: cfg.Seed*1_000_003 + uint64(step),
 	})
@@ -630,93 +816,29 @@ func makeBatch(ctx context.Context, sources []dataset.Source, weights []float64,
 			ld = append(ld, up.Pix...)
 		}
 	}
-	return batch{
+	b := batch{
 		hq: tensors.FromFlatDataAndDimensions(hd, n, t, cfg.Crop, cfg.Crop, 3),
 		lq: tensors.FromFlatDataAndDimensions(ld, n, t, cfg.Crop, cfg.Crop, 3),
 	}
+	if cfg.Stage == StageBase {
+		b.flow, b.noise = flowDraw(mc, cfg, step)
+	}
+	return b
 }
 
-// buildStep compiles the training step of the stage: loss, gradients of the
-// stage's network and an Adam update. It returns the loss and its terms.
-func buildStep(be compute.Backend, m *model.Model, cfg Config) (*mlmodel.Exec, error) {
-	mc := m.Config
-	opt := optimizer.Adam().Done()
-	return mlmodel.NewExec(be, m.Store, func(ctx *mlmodel.Scope, hq, lq *Node) []*Node {
-		g := hq.Graph()
-		d := hq.Shape().Dimensions
-		b, t, h, w := d[0], d[1], d[2], d[3]
-		hq4 := Reshape(hq, b*t, h, w, 3)
-		lq4 := Reshape(lq, b*t, h, w, 3)
-		var loss *Node
-		var terms []*Node
-		switch cfg.Stage {
-		case StageAutoencoder:
-			z := model.Encode(ctx, mc.AE, hq4)
-			y := model.Decode(ctx, mc.AE, z, lq4)
-			pix := l1(y, hq4)
-			grad := gradientLoss(y, hq4)
-			// The low-quality frame must round-trip too: z_L = E(x_L) is
-			// what the base network starts from.
-			zl := model.Encode(ctx, mc.AE, lq4)
-			lqr := l1(model.Decode(ctx, mc.AE, zl, lq4), lq4)
-			reg := MulScalar(Add(model.MeanAll(Square(z)), model.MeanAll(Square(zl))), 1e-4)
-			loss = Add(Add(Add(pix, grad), MulScalar(lqr, 0.5)), reg)
-			terms = []*Node{pix, grad, lqr}
-		default:
-			zh := StopGradient(model.Encode(ctx, mc.AE, hq4))
-			zl := StopGradient(model.Encode(ctx, mc.AE, lq4))
-			ld := zl.Shape().Dimensions
-			zh5 := Reshape(zh, b, t, ld[1], ld[2], ld[3])
-			zl5 := Reshape(zl, b, t, ld[1], ld[2], ld[3])
-			decode := func(z5 *Node) *Node { return model.Decode(ctx, mc.AE, Reshape(z5, b*t, ld[1], ld[2], ld[3]), lq4) }
-			stepLoss := func(x0 *Node) (lat, pix, sharp, detail *Node) {
-				y := decode(x0)
-				return mse(x0, zh5), l1(y, hq4), sharpnessLoss(y, hq4), detailLoss(y, hq4)
-			}
-			total := func(lat, pix, sharp, detail *Node) *Node {
-				l := Add(Add(lat, MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
-				if cfg.DetailWeight > 0 {
-					l = Add(l, MulScalar(detail, cfg.DetailWeight))
-				}
-				return l
-			}
-			plan := schedule.DefaultPlan()
-			sig := func(ts int) *Node { return Const(g, float32(schedule.Sigma(ts))) }
-			v, feats := model.Base(ctx, mc, zl5, zl5, Const(g, float32(plan.Base)))
-			if cfg.Stage == StageBase {
-				x0 := schedule.PredictX0Graph(zl5, v, sig(plan.Base))
-				lat, pix, sharp, detail := stepLoss(x0)
-				loss = total(lat, pix, sharp, detail)
-				terms = []*Node{lat, pix, sharp, detail}
-				break
-			}
-			// Draft: unroll from the frozen base step's x_next.
-			for i := range feats {
-				feats[i] = StopGradient(feats[i])
-			}
-			xt := StopGradient(schedule.StepGraph(zl5, v, sig(plan.Base), sig(plan.Draft[0])))
-			var lat, pix, sharp, detail *Node
-			for i, ts := range plan.Draft {
-				next := 0
-				if i+1 < len(plan.Draft) {
-					next = plan.Draft[i+1]
-				}
-				vd := model.Draft(ctx, mc, xt, zl5, Const(g, float32(ts)), feats)
-				x0 := schedule.PredictX0Graph(xt, vd, sig(ts))
-				a, p, s, dl := stepLoss(x0)
-				if lat == nil {
-					lat, pix, sharp, detail = a, p, s, dl
-				} else {
-					lat, pix, sharp, detail = Add(lat, a), Add(pix, p), Add(sharp, s), Add(detail, dl)
-				}
-				xt = StopGradient(schedule.StepGraph(xt, vd, sig(ts), Const(g, float32(schedule.Sigma(next)))))
-			}
-			k := float64(len(plan.Draft))
-			lat, pix, sharp, detail = DivScalar(lat, k), DivScalar(pix, k), DivScalar(sharp, k), DivScalar(detail, k)
-			loss = total(lat, pix, sharp, detail)
-			terms = []*Node{lat, pix, sharp, detail}
+// flowDraw is the base stage's draw for a step (see makeBatch).
+func flowDraw(mc model.Config, cfg Config, step int) (flowInputs, *tensors.Tensor) {
+	r := rand.New(rand.NewPCG(cfg.Seed, uint64(step)^0x9e3779b97f4a7c15))
+	h := cfg.Crop / mc.AE.Patch
+	noise := make([]float32, cfg.Batch*cfg.Frames*h*h*mc.AE.LatentChannels)
+	f := entryFlow()
+	if r.Float64() < cfg.FlowShare {
+		ts := 1 + r.IntN(schedule.NumTrainTimesteps-1)
+		sigma := float32(schedule.Sigma(ts))
+		f = flowInputs{a: 1 - sigma, b: sigma, t: float32(ts), sigma: sigma}
+		for i := range noise {
+			noise[i] = float32(r.NormFloat64())
 		}
-		opt.UpdateGraph(ctx, g, loss)
-		return append([]*Node{loss}, terms...)
-	})
+	}
+	return f, tensors.FromFlatDataAndDimensions(noise, cfg.Batch, cfg.Frames, h, h, mc.AE.LatentChannels)
 }

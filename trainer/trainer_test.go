@@ -93,6 +93,14 @@ func readJSONL[T any](t *testing.T, path string) []T {
 	return out
 }
 
+// wantTerms lists loss terms every run of a stage records.
+func wantTerms(s Stage) []string {
+	if s == StageAutoencoder {
+		return []string{"pixel", "gradient", "lq_recon"}
+	}
+	return []string{"latent", "pixel", "sharp"}
+}
+
 // checkOutputs checks the files a finished run of steps steps leaves in out.
 func checkOutputs(t *testing.T, out string, stage Stage, steps int) {
 	t.Helper()
@@ -107,7 +115,7 @@ func checkOutputs(t *testing.T, out string, stage Stage, steps int) {
 		if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) || r.Loss <= 0 || !(r.LR > 0) {
 			t.Errorf("loss.jsonl record %d: loss %v lr %v", i, r.Loss, r.LR)
 		}
-		for _, name := range termNames(stage) {
+		for _, name := range wantTerms(stage) {
 			if _, ok := r.Terms[name]; !ok {
 				t.Errorf("loss.jsonl record %d: no term %q in %v", i, name, r.Terms)
 			}
@@ -619,9 +627,9 @@ func TestConfigValidate(t *testing.T) {
 		mutate func(c *Config)
 		want   string
 	}{
-		{"crop not a multiple", func(c *Config) { c.Crop = 48 }, "multiple of 32"},
-		{"crop too small", func(c *Config) { c.Crop = 16 }, "multiple of 32"},
-		{"crop not a multiple (tiny)", func(c *Config) { c.Model = model.Tiny(); c.Crop = 96 }, "multiple of 64"},
+		{"flow share above 1", func(c *Config) { c.FlowShare = 1.5 }, "--flow-share"},
+		{"adversarial base", func(c *Config) { c.Stage, c.AdvWeight = StageBase, 0.1 }, "--adv-weight"},
+		{"negative lpips weight", func(c *Config) { c.LPIPSWeight = -1 }, "must not be negative"},
 		{"missing --out", func(c *Config) { c.Out = "" }, "--out"},
 		{"base without --init", func(c *Config) { c.Stage, c.Init = StageBase, "" }, "--init"},
 		{"draft without --init", func(c *Config) { c.Stage, c.Init = StageDraft, "" }, "--init"},
@@ -647,6 +655,25 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The crop is checked against the model the run trains (here a loaded
+	// fixture), not against the sizes of a fresh model (Config.Model).
+	for _, tc := range []struct {
+		mc   model.Config
+		crop int
+		want string
+	}{
+		{model.Fixture(), 48, "multiple of 32"},
+		{model.Fixture(), 16, "multiple of 32"},
+		{model.Tiny(), 96, "multiple of 64"},
+		{model.Fixture(), 32, ""},
+	} {
+		c := base(StageBase)
+		c.Model, c.Crop = model.Tiny(), tc.crop
+		err := c.checkModel(tc.mc)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("checkModel(%s) with --crop %d = %v, want %q", tc.mc.Name, tc.crop, err, tc.want)
+		}
 	}
 	if _, err := ParseStage("draft"); err != nil {
 		t.Error(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/pssr/pssr/degrade"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/metrics"
+	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
 )
@@ -65,17 +66,17 @@ func loadValidation(ctx context.Context, cfg Config, split dataset.Split) (*vali
 	return &v, nil
 }
 
-// validate measures PSNR-Y (4-pixel border crop) on the held-out frames:
-// autoencoder reconstruction for the autoencoder stage, the base-only
-// pipeline for the base stage and the full PS-SR pipeline for the draft.
-func validate(ctx context.Context, m *model.Model, cfg Config, v *validation) (ValRecord, error) {
-	var pred []*frame.Image
-	var what string
+// validate measures PSNR-Y (4-pixel border crop) and, with metric, LPIPS on
+// the held-out frames: autoencoder reconstruction for the autoencoder
+// stage, the base-only pipeline for the base stage and the full PS-SR
+// pipeline for the draft stage, which also reports the base alone.
+func validate(ctx context.Context, m *model.Model, cfg Config, v *validation, metric *lpips.Metric) (ValRecord, error) {
 	opt := pipeline.DefaultOptions()
 	opt.Scale, opt.Tile, opt.WindowT, opt.OverlapT = cfg.Scale, 0, len(v.lq), 0
+	var rec ValRecord
 	switch cfg.Stage {
 	case StageAutoencoder:
-		what = "autoencoder reconstruction"
+		rec.What = "autoencoder reconstruction"
 		exec, err := mlmodel.NewExec(m.Backend, m.Store, func(ctx *mlmodel.Scope, hq, lq *Node) *Node {
 			return pipeline.ClampGraph(model.Decode(ctx, m.Config.AE, model.Encode(ctx, m.Config.AE, hq), lq))
 		})
@@ -94,35 +95,67 @@ func validate(ctx context.Context, m *model.Model, cfg Config, v *validation) (V
 		if err != nil {
 			return ValRecord{}, err
 		}
-		pred = pipeline.TensorToFrames(out[0])
-	default:
-		opt.Mode = pipeline.ModeBase
-		what = "base step"
-		if cfg.Stage == StageDraft {
-			opt.Mode, what = pipeline.ModePSSR, "base + 3 draft steps + fuse"
-		}
-		u, err := pipeline.New(m, opt)
-		if err != nil {
+		if rec.PSNR, rec.LPIPS, err = score(v.hq, pipeline.TensorToFrames(out[0]), metric); err != nil {
 			return ValRecord{}, err
 		}
-		if pred, err = u.UpscaleClip(ctx, v.lq); err != nil {
+	default:
+		run := func(mode pipeline.Mode) (psnr, lp float64, err error) {
+			o := opt
+			o.Mode = mode
+			u, err := pipeline.New(m, o)
+			if err != nil {
+				return 0, 0, err
+			}
+			pred, err := u.UpscaleClip(ctx, v.lq)
+			if err != nil {
+				return 0, 0, err
+			}
+			return score(v.hq, pred, metric)
+		}
+		var err error
+		if cfg.Stage == StageBase {
+			rec.What = "base step"
+			rec.PSNR, rec.LPIPS, err = run(pipeline.ModeBase)
+		} else {
+			rec.What = "base + 3 draft steps + fuse"
+			if rec.PSNR, rec.LPIPS, err = run(pipeline.ModePSSR); err == nil {
+				rec.BasePSNR, rec.BaseLPIPS, err = run(pipeline.ModeBase)
+			}
+		}
+		if err != nil {
 			return ValRecord{}, err
 		}
 	}
-	var sum, sumBic float64
+	var sumBic float64
 	for i := range v.hq {
-		p, err := metrics.PSNR(v.hq[i], pred[i], metrics.SpaceY, 4)
-		if err != nil {
-			return ValRecord{}, err
-		}
 		bic := frame.Resize(v.lq[i], v.hq[i].W, v.hq[i].H, frame.Bicubic).Clamp()
 		pb, err := metrics.PSNR(v.hq[i], bic, metrics.SpaceY, 4)
 		if err != nil {
 			return ValRecord{}, err
 		}
-		sum += math.Min(p, 100)
 		sumBic += pb
 	}
-	n := float64(len(v.hq))
-	return ValRecord{PSNR: sum / n, PSNRBicubic: sumBic / n, What: what}, nil
+	rec.PSNRBicubic = sumBic / float64(len(v.hq))
+	return rec, nil
+}
+
+// score is the mean PSNR-Y (4-pixel border, capped at 100 dB) and, with
+// metric, the mean LPIPS of pred against hq.
+func score(hq, pred []*frame.Image, metric *lpips.Metric) (psnr, lp float64, err error) {
+	for i := range hq {
+		p, err := metrics.PSNR(hq[i], pred[i], metrics.SpaceY, 4)
+		if err != nil {
+			return 0, 0, err
+		}
+		psnr += math.Min(p, 100)
+		if metric != nil {
+			d, err := metric.Distance(hq[i].Pix, pred[i].Pix, hq[i].W, hq[i].H)
+			if err != nil {
+				return 0, 0, err
+			}
+			lp += d
+		}
+	}
+	n := float64(len(hq))
+	return psnr / n, lp / n, nil
 }

@@ -93,6 +93,12 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.Float64Var(&c.VideoWeight, "video-weight", 0, "share of clips drawn from real video (0: every source equally likely)")
 	f.DurationVar(&c.MaxTime, "max-time", 0, "bound the wall time (e.g. 10m): the step count is lowered after 20 steps so the schedule completes")
 	f.IntVar(&c.PhotoDownscale, "photo-downscale", 0, "shrink photographs by this factor before crops (0: 2; 1 for photos already downscaled)")
+	f.Float64Var(&c.LPIPSWeight, "lpips-weight", 0, "weight of the LPIPS term (base: on the predicted x0; draft: on the last step's output; 0: off)")
+	f.StringVar(&c.LPIPSPath, "lpips", "", "LPIPS weights file (default models/perceptual/lpips-squeeze-v0.1.safetensors, found like the default model)")
+	f.Float64Var(&c.FlowShare, "flow-share", 0, "base stage: share of steps trained on the conditional flow (noised ground-truth latents at random timesteps) instead of the one-step entry x_t = z_L")
+	f.Float64Var(&c.AdvWeight, "adv-weight", 0, "draft stage: weight of the adversarial hinge term of a patch discriminator trained alongside (0: no discriminator)")
+	f.Float64Var(&c.FMWeight, "fm-weight", def.FMWeight, "draft stage with --adv-weight: weight of the discriminator feature-matching term")
+	f.BoolVar(&c.TemporalRoPE, "temporal-rope", false, "turn on rotary frame positions in the temporal attention of the model being trained (no new weights)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	return cmd
 }
