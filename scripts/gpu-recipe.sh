@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# gpu-recipe.sh: the training recipe of issue 9 in one prepared run, for a
+# GPU lent for about 15 minutes (or the CPU with BACKEND=go). It continues
+# from the committed weights:
+#   1. data: scripts/prepare-data.sh on the machine's own CPUs (whole-shot
+#      split; held-out shots never train);
+#   2. base + decoder: the one-step entry and the conditional flow
+#      (--flow-share), LPIPS, rotary frame positions, clips of FRAMES frames;
+#   3. draft: unrolled on the base's trajectory with LPIPS and a patch
+#      discriminator (hinge + feature matching);
+#   4. the ablation on the held-out shots (scripts/ablation.sh), when present.
+# Every stage resumes from its checkpoint when the script is run again with
+# the same OUT, and is skipped when it has finished.
+#
+#   BIN      pssr binary (default bin/pssr, built with scripts/build-gpu.sh)
+#   INIT     model to continue from (default models/pssr-tiny-x4.safetensors)
+#   DATA     prepared material (default .gpudata)
+#   OUT      run folder (default runs/recipe)
+#   BACKEND  backend spec (default: the CUDA plugin that scripts/gpu-env.sh finds)
+#   BASE_TIME, DRAFT_TIME  wall-time budgets (default 300s, 240s)
+#   FRAMES (8), BATCH (4), CROP (192)  clip sizes; FLOW (0.5) flow share;
+#   LPIPS_BASE (0.2), LPIPS_DRAFT (1), ADV (0.05)  loss weights
+#   RESULTS  when set, receives the small results (logs, loss logs, gzipped
+#            models, ablation) after each stage, so a cut run returns what
+#            it finished
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN="${BIN:-bin/pssr}"
+INIT="${INIT:-models/pssr-tiny-x4.safetensors}"
+DATA="${DATA:-.gpudata}"
+OUT="${OUT:-runs/recipe}"
+mkdir -p "$OUT"
+if [ -z "${BACKEND:-}" ]; then
+  . scripts/gpu-env.sh || { echo "gpu-recipe: no CUDA PJRT plugin found (BACKEND=go runs on the CPU)" >&2; exit 1; }
+  BACKEND="xla:$PSSR_PJRT_PLUGIN"
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+echo "cpus: $(nproc)" | tee "$OUT/machine.txt"
+
+publish() {
+  [ -n "${RESULTS:-}" ] || return 0
+  mkdir -p "$RESULTS"
+  cp "$OUT"/*.log "$OUT"/*.txt "$RESULTS"/ 2>/dev/null
+  local d n
+  for d in "$OUT"/base "$OUT"/draft; do
+    [ -d "$d" ] || continue
+    n="$(basename "$d")"
+    for f in loss.jsonl val.jsonl; do [ -f "$d/$f" ] && cp "$d/$f" "$RESULTS/$n-$f"; done
+    [ -f "$d/model.safetensors" ] && gzip -c "$d/model.safetensors" > "$RESULTS/$n.safetensors.gz"
+  done
+  [ -d "$OUT/ablation" ] && cp -r "$OUT/ablation" "$RESULTS/"
+  return 0
+}
+
+# finished DIR: the stage in DIR saved its last planned step (read from the
+# metadata in the safetensors header).
+finished() {
+  [ -f "$1/model.safetensors" ] || return 1
+  local h s p
+  h="$(head -c 1000000 "$1/model.safetensors" | tr -d '\0' | grep -ao '"trainer\.steps\?":"[0-9]*"')"
+  s="$(printf '%s\n' "$h" | sed -n 's/"trainer.step":"\([0-9]*\)"/\1/p')"
+  p="$(printf '%s\n' "$h" | sed -n 's/"trainer.steps":"\([0-9]*\)"/\1/p')"
+  [ -n "$s" ] && [ "$s" = "$p" ]
+}
+
+echo "== data $(date -u +%T)"
+[ -d "$DATA/data" ] || scripts/prepare-data.sh "$DATA" > "$OUT/data.log" 2>&1 || { echo "gpu-recipe: prepare-data failed (see $OUT/data.log)" >&2; exit 1; }
+
+common=(--data "$DATA/data" --photos "$DATA/photos" --photo-downscale 1 --backend "$BACKEND"
+        --crop "${CROP:-192}" --frames "${FRAMES:-8}" --batch "${BATCH:-4}" --video-weight 0.5
+        --log-every 25 --checkpoint-every 200 --val-every 200 --steps 100000)
+stage() { # stage NAME ARGS...: train a stage into OUT/NAME, resuming a cut run
+  local name="$1"; shift
+  if finished "$OUT/$name"; then echo "== $name: done before"; return 0; fi
+  local resume=()
+  [ -f "$OUT/$name/checkpoint.safetensors" ] && resume=(--resume)
+  echo "== train $name ${resume[*]} $(date -u +%T)"
+  "$BIN" train "$name" "${common[@]}" --out "$OUT/$name" "${resume[@]}" "$@" >> "$OUT/$name.log" 2>&1
+  local rc=$?
+  grep -E 'validation|done|error|fewer' "$OUT/$name.log" | tail -n 3
+  publish
+  return $rc
+}
+
+stage base --init "$INIT" --trainable base,ae/dec --flow-share "${FLOW:-0.5}" \
+  --lpips-weight "${LPIPS_BASE:-0.2}" --temporal-rope --lr 2e-4 --max-time "${BASE_TIME:-300s}" || exit 1
+stage draft --init "$OUT/base/model.safetensors" --lpips-weight "${LPIPS_DRAFT:-1}" \
+  --adv-weight "${ADV:-0.05}" --lr 3e-4 --max-time "${DRAFT_TIME:-240s}" || exit 1
+
+if [ -x scripts/ablation.sh ] && [ -d "$DATA/val" ]; then
+  echo "== ablation $(date -u +%T)"
+  BIN="$BIN" BACKEND="$BACKEND" DEST="$DATA" scripts/ablation.sh "$OUT/draft/model.safetensors" "$OUT/ablation" > "$OUT/ablation.log" 2>&1
+  tail -n 12 "$OUT/ablation.log"
+fi
+publish
+echo "== done $(date -u +%T)"
