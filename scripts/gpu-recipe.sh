@@ -19,7 +19,7 @@
 #   BACKEND  backend spec (default: the CUDA plugin that scripts/gpu-env.sh finds)
 #   BASE_TIME, DRAFT_TIME  wall-time budgets (default 300s, 240s)
 #   FRAMES (8), BATCH (4), CROP (192)  clip sizes; FLOW (0.5) flow share;
-#   LPIPS_BASE (0.2), LPIPS_DRAFT (1), ADV (0.05)  loss weights
+#   LPIPS_BASE (0.2), LPIPS_DRAFT (1), LATENT_DRAFT (0.2), ADV (0.05)  loss weights
 #   RESULTS  when set, receives the small results (logs, loss logs, gzipped
 #            models, ablation) after each stage, so a cut run returns what
 #            it finished
@@ -84,12 +84,12 @@ stage() { # stage NAME ARGS...: train a stage into OUT/NAME, resuming a cut run
 
 stage base --init "$INIT" --trainable base,ae/dec --flow-share "${FLOW:-0.5}" \
   --lpips-weight "${LPIPS_BASE:-0.2}" --temporal-rope --lr 2e-4 --max-time "${BASE_TIME:-300s}" || exit 1
-stage draft --init "$OUT/base/model.safetensors" --lpips-weight "${LPIPS_DRAFT:-1}" \
+stage draft --init "$OUT/base/model.safetensors" --lpips-weight "${LPIPS_DRAFT:-1}" --latent-weight "${LATENT_DRAFT:-0.2}" \
   --adv-weight "${ADV:-0.05}" --lr 3e-4 --max-time "${DRAFT_TIME:-240s}" || exit 1
 
 if [ -x scripts/ablation.sh ] && [ -d "$DATA/val" ]; then
   echo "== ablation $(date -u +%T)"
-  BIN="$BIN" BACKEND="$BACKEND" DEST="$DATA" scripts/ablation.sh "$OUT/draft/model.safetensors" "$OUT/ablation" > "$OUT/ablation.log" 2>&1
+  PSSR="$BIN" BACKEND="$BACKEND" DEST="$DATA" scripts/ablation.sh "$OUT/draft/model.safetensors" "$OUT/ablation" > "$OUT/ablation.log" 2>&1
   tail -n 12 "$OUT/ablation.log"
 fi
 publish

@@ -26,6 +26,7 @@ const (
 	metaFieldFlowShare    = "flow_share"
 	metaFieldAdvWeight    = "adv_weight"
 	metaFieldFrames       = "frames"
+	metaFieldLatentWeight = "latent_weight"
 )
 
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
@@ -52,6 +53,9 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	}
 	if cfg.Stage == StageAutoencoder {
 		return
+	}
+	if cfg.LatentWeight != 1 {
+		meta[key+metaFieldLatentWeight] = num(cfg.LatentWeight)
 	}
 	if cfg.DetailWeight > 0 {
 		meta[key+metaFieldDetailWeight] = num(cfg.DetailWeight)

@@ -133,7 +133,7 @@ func reconTerms(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Wei
 	t.add("latent", lat)
 	t.add("pixel", pix)
 	t.add("sharp", sharp)
-	total := Add(Add(lat, MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
+	total := Add(Add(MulScalar(lat, cfg.LatentWeight), MulScalar(pix, cfg.PixelWeight)), MulScalar(sharp, cfg.SharpWeight))
 	if cfg.DetailWeight > 0 {
 		detail := detailLoss(y, hq4)
 		t.add("detail", detail)

@@ -94,6 +94,9 @@ type Config struct {
 	Resume bool
 	// PixelWeight and SharpWeight weigh the pixel and sharpness terms.
 	PixelWeight, SharpWeight float64
+	// LatentWeight weighs the latent MSE term of the base and draft stages
+	// (the pull towards the conditional mean in latent space).
+	LatentWeight float64
 	// DetailWeight weighs the detail term (base and draft): the mismatch
 	// between the amounts of high-frequency detail of prediction and ground
 	// truth (see detailLoss). 0 leaves it out.
@@ -156,7 +159,7 @@ func DefaultConfig(stage Stage) Config {
 	c := Config{
 		Stage: stage, Model: model.Tiny(), Steps: 1000, Batch: 4, Frames: 4, Crop: 128, LR: 1e-3,
 		Seed: 1, Scale: 4, Preset: degrade.Bicubic, CheckpointEvery: 200, ValEvery: 200, LogEvery: 10,
-		PixelWeight: 1, SharpWeight: 0.5, FMWeight: 1,
+		PixelWeight: 1, SharpWeight: 0.5, LatentWeight: 1, FMWeight: 1,
 	}
 	if stage == StageAutoencoder {
 		c.Frames, c.Batch = 1, 8
@@ -181,7 +184,7 @@ func (c Config) Validate() error {
 	if !(c.LR > 0 && c.LR < 1) {
 		return fmt.Errorf("trainer: --lr %g out of range (0, 1)", c.LR)
 	}
-	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 || c.LPIPSWeight < 0 || c.AdvWeight < 0 || c.FMWeight < 0 {
+	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 || c.LatentWeight < 0 || c.LPIPSWeight < 0 || c.AdvWeight < 0 || c.FMWeight < 0 {
 		return fmt.Errorf("trainer: loss weights must not be negative")
 	}
 	if c.FlowShare < 0 || c.FlowShare > 1 {

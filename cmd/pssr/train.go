@@ -85,6 +85,7 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.IntVar(&c.LogEvery, "log-every", def.LogEvery, "steps between loss log lines")
 	f.BoolVar(&c.Resume, "resume", false, "continue exactly from --out/checkpoint.safetensors")
 	f.Float64Var(&c.PixelWeight, "pixel-weight", def.PixelWeight, "weight of the decoded pixel loss (base, draft)")
+	f.Float64Var(&c.LatentWeight, "latent-weight", def.LatentWeight, "weight of the latent MSE term (base, draft)")
 	f.Float64Var(&c.SharpWeight, "sharp-weight", def.SharpWeight, "weight of the Laplacian sharpness loss (base, draft)")
 	f.Float64Var(&c.DetailWeight, "detail-weight", def.DetailWeight, "weight of the detail loss: the gap between the mean |Laplacian| of output and ground truth (base, draft; 0: off)")
 	f.BoolVar(&c.KeepDraft, "keep-draft", false, "draft stage: continue the --init model's trained draft instead of copying it from the base")
