@@ -22,6 +22,13 @@ import (
 // folderRate is the frame rate assumed for frame folders.
 var folderRate = Rational{25, 1}
 
+// minRate and maxRate bound a frame rate computed from a frame count and a
+// duration, the last resort when a stream states none.
+const (
+	minRate = 0.001
+	maxRate = 1000.0
+)
+
 // probeStream is the part of ffprobe's JSON stream entry this package uses.
 type probeStream struct {
 	Index         int               `json:"index"`
@@ -150,13 +157,21 @@ func probe(ctx context.Context, path string) (*Info, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := infoFromProbe(ctx, path, p)
+	count := func(stream int) (int, error) {
+		q, err := runProbe(ctx, path, "-count_packets", "-select_streams", strconv.Itoa(stream))
+		if err != nil || len(q.Streams) == 0 {
+			return 0, err
+		}
+		n, _ := strconv.Atoi(q.Streams[0].NbReadPackets)
+		return n, nil
+	}
+	info, err := infoFromProbe(path, p, count)
 	return info, nil, err
 }
 
-// infoFromProbe fills an Info from ffprobe's output, counting packets when
-// the container has no frame count.
-func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error) {
+// infoFromProbe fills an Info from ffprobe's output, calling countPackets
+// with the video stream's index when the container has no frame count.
+func infoFromProbe(path string, p *probeOut, countPackets func(stream int) (int, error)) (*Info, error) {
 	var vs *probeStream
 	covers := 0
 	for i := range p.Streams {
@@ -212,13 +227,11 @@ func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error)
 	if info.Frames <= 0 {
 		// No count in the container (Matroska, WebM, ...): count packets,
 		// which demuxes the file without decoding it.
-		q, err := runProbe(ctx, path, "-count_packets", "-select_streams", strconv.Itoa(vs.Index))
+		n, err := countPackets(vs.Index)
 		if err != nil {
 			return nil, err
 		}
-		if len(q.Streams) > 0 {
-			info.Frames, _ = strconv.Atoi(q.Streams[0].NbReadPackets)
-		}
+		info.Frames = n
 	}
 	if info.Frames <= 0 {
 		return nil, fmt.Errorf("video: %q: %w: video stream %d (%s) has no frames", path, ErrNoFrames, vs.Index, vs.CodecName)
@@ -227,7 +240,12 @@ func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error)
 		info.FrameRate = folderRate
 		if info.Duration > 0 {
 			// Last resort: the average over the file, to the millisecond.
-			info.FrameRate = Rational{int(math.Round(float64(info.Frames) / info.Duration * 1000)), 1000}.reduce()
+			fps := float64(info.Frames) / info.Duration
+			if !(fps >= minRate && fps <= maxRate) { // also NaN and Inf
+				return nil, fmt.Errorf("video: %q: %w: no usable frame rate: the stream gives %q (average %q) and %d frames in %g s make %g frames/s (want %g to %g)",
+					path, ErrInvalidData, vs.RFrameRate, vs.AvgFrameRate, info.Frames, info.Duration, fps, minRate, maxRate)
+			}
+			info.FrameRate = Rational{int(math.Round(fps * 1000)), 1000}.reduce()
 		}
 	}
 	if info.Duration == 0 {

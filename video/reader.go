@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -204,6 +206,17 @@ func (r *folderReader) Next() (*frame.Image, error) {
 		return nil, io.EOF
 	}
 	path := r.files[r.i]
+	// The size comes from the header, before decoding: a frame far larger
+	// than the first (a decompression bomb) is refused without allocating
+	// its pixels.
+	cfg, err := decodeConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("video: read folder %q: frame %d %q: %w: %w", r.info.Path, r.i+1, filepath.Base(path), ErrInvalidData, err)
+	}
+	if cfg.Width != r.info.Width || cfg.Height != r.info.Height {
+		return nil, fmt.Errorf("video: read folder %q: frame %d %q is %dx%d, the first is %dx%d: %w",
+			r.info.Path, r.i+1, filepath.Base(path), cfg.Width, cfg.Height, r.info.Width, r.info.Height, ErrFrameSize)
+	}
 	m, err := frame.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("video: read folder %q: frame %d %q: %w: %w", r.info.Path, r.i+1, filepath.Base(path), ErrInvalidData, err)
@@ -214,6 +227,17 @@ func (r *folderReader) Next() (*frame.Image, error) {
 	}
 	r.i++
 	return m, nil
+}
+
+// decodeConfig reads an image file's header: its size and format.
+func decodeConfig(path string) (image.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return image.Config{}, err
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	return cfg, err
 }
 
 func (r *folderReader) Close() error {
