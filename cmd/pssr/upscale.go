@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/frame"
@@ -25,6 +26,7 @@ func newUpscaleCmd(a *app) *cobra.Command {
 		mode, fuse, deviceOps  string
 		draftSteps             int
 		draftTimesteps         []int
+		maxPixels              int
 	)
 	cmd := &cobra.Command{
 		Use:   "upscale IN OUT",
@@ -81,6 +83,12 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err != nil {
 				return fmt.Errorf("IN: %w", err)
 			}
+			if err := checkPixels(info, maxPixels); err != nil {
+				return err
+			}
+			if err := of.checkFrames(out, info.Frames, in); err != nil {
+				return err
+			}
 			if modelPath == "" {
 				if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
 					return err
@@ -90,14 +98,24 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err != nil {
 				return fmt.Errorf("--backend: %w", err)
 			}
-			defer be.Finalize()
+			// After an interrupt the abandoned load or run may still use
+			// the backend; the process exits without finalizing it.
+			abandoned := false
+			defer func() {
+				if !abandoned {
+					be.Finalize()
+				}
+			}()
 			if opt.OnDevice, err = parseDeviceOps(deviceOps, be); err != nil {
 				return err
 			}
 			if opt.OnDevice && !cmd.Flags().Changed("tile") {
 				opt.Tile = deviceTile
 			}
-			m, err := model.Load(be, modelPath)
+			m, abandoned, err := interruptible(ctx, func() (*model.Model, error) { return model.Load(be, modelPath) })
+			if abandoned {
+				return err
+			}
 			if err != nil {
 				return fmt.Errorf("--model: %w", err)
 			}
@@ -121,19 +139,24 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			defer w.Abort()
 			bar := progress.New(a.stderr, info.Frames, "upscale", a.quiet)
 			defer bar.Finish()
-			n := 0
-			err = u.Run(ctx, r.Next, func(f *frame.Image) error {
-				n++
-				bar.Add(1)
-				return w.Write(f)
+			var n atomic.Int64
+			_, abandoned, err = interruptible(ctx, func() (struct{}, error) {
+				return struct{}{}, u.Run(ctx, r.Next, func(f *frame.Image) error {
+					n.Add(1)
+					bar.Add(1)
+					return w.Write(f)
+				})
 			})
+			if abandoned {
+				return err
+			}
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
-				return fmt.Errorf("after %d frames: %w", n, err)
+				return fmt.Errorf("after %d frames: %w", n.Load(), err)
 			}
-			if n == 0 {
+			if n.Load() == 0 {
 				return fmt.Errorf("IN %q: %w", in, video.ErrNoFrames)
 			}
 			return w.Close()
@@ -156,6 +179,25 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
+	f.IntVar(&maxPixels, "max-pixels", defaultMaxPixels, "refuse input frames with more than `N` pixels (width x height), before decoding them; 0 for no limit")
 	of.register(f)
 	return cmd
+}
+
+// defaultMaxPixels is the default --max-pixels: 4096x4096 input pixels.
+const defaultMaxPixels = 4096 * 4096
+
+// checkPixels refuses input frames above limit pixels (0: no limit) from
+// the probed size, before any frame is decoded, so a decompression bomb
+// (a tiny file declaring a huge image) fails with a clear error instead
+// of exhausting memory.
+func checkPixels(info *video.Info, limit int) error {
+	if limit < 0 {
+		return fmt.Errorf("--max-pixels %d: must be 0 (no limit) or positive", limit)
+	}
+	if limit > 0 && info.Width*info.Height > limit {
+		return fmt.Errorf("IN %q: frames of %dx%d are %d pixels, above --max-pixels %d (raise it to upscale them)",
+			info.Path, info.Width, info.Height, info.Width*info.Height, limit)
+	}
+	return nil
 }
