@@ -289,3 +289,34 @@ func TestConcurrentWriterLoses(t *testing.T) {
 		t.Errorf("folder holds %v", names)
 	}
 }
+
+// TestUpscaleHostileModel passes files that are no model as --model: each
+// must fail at once with an error naming --model and the problem, without
+// reading the file whole.
+func TestUpscaleHostileModel(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.mp4")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("\x00\x00\x00\x20ftypisom"))
+	if err := f.Truncate(4 << 30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct{ name, path, want string }{
+		{"dev zero", "/dev/zero", "not a regular file"},
+		{"4 GiB video", big, "implausible"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			cliFails(t, []string{"upscale", sampleClip, filepath.Join(t.TempDir(), "out.mkv"), "--model", tc.path, "-q"},
+				[]string{"--model", tc.path, tc.want})
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("refusing took %v", d)
+			}
+		})
+	}
+}
