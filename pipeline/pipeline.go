@@ -94,6 +94,11 @@ type Options struct {
 	// than Tile) with the final or no frequency update; other clips take the
 	// host path. Results match the host path to float32 rounding.
 	OnDevice bool
+	// OnComputed, when set, is called by Run after each temporal window is
+	// computed, with its number of frames (frames in an overlap count in
+	// each of their windows), so progress can follow the computation
+	// rather than the frames written.
+	OnComputed func(frames int)
 }
 
 // DefaultOptions returns the released settings: x4, pssr with 3 draft steps,
@@ -264,7 +269,17 @@ func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Ima
 func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
 	// Windows of low-quality frames; UpscaleClip picks the device or the
 	// host path per window.
-	return tiling.ProcessStreamScaled(ctx, next, u.UpscaleClip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
+	clip := u.UpscaleClip
+	if on := u.opt.OnComputed; on != nil {
+		clip = func(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
+			out, err := u.UpscaleClip(ctx, lq)
+			if err == nil {
+				on(len(lq))
+			}
+			return out, err
+		}
+	}
+	return tiling.ProcessStreamScaled(ctx, next, clip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
 }
 
 // restoreTile runs the networks on one tile of a clip: pad to the pixel

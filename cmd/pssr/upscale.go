@@ -12,6 +12,7 @@ import (
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/progress"
 	"github.com/pssr/pssr/schedule"
+	"github.com/pssr/pssr/tiling"
 	"github.com/pssr/pssr/video"
 	"github.com/spf13/cobra"
 )
@@ -123,6 +124,8 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			a.log.Info("upscale", "in", in, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 				"frames", info.Frames, "fps", info.FrameRate.String(), "scale", opt.Scale,
 				"mode", opt.Mode, "model", modelPath, "backend", desc)
+			var bar *progress.Bar // set below; the run reports windows computed to it
+			opt.OnComputed = func(frames int) { bar.Computed(frames) }
 			u, err := pipeline.New(m, opt)
 			if err != nil {
 				return err
@@ -137,8 +140,15 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 				return err
 			}
 			defer w.Abort()
-			bar := progress.New(a.stderr, info.Frames, "upscale", a.quiet)
+			bar = progress.New(a.stderr, info.Frames, "upscale", a.quiet)
 			defer bar.Finish()
+			if spans, err := tiling.Windows(info.Frames, opt.WindowT, opt.OverlapT); err == nil {
+				work := 0
+				for _, s := range spans {
+					work += s.Len()
+				}
+				bar.SetWork(work)
+			}
 			var n atomic.Int64
 			_, abandoned, err = interruptible(ctx, func() (struct{}, error) {
 				return struct{}{}, u.Run(ctx, r.Next, func(f *frame.Image) error {
