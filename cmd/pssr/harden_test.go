@@ -320,3 +320,32 @@ func TestUpscaleHostileModel(t *testing.T) {
 		})
 	}
 }
+
+// TestUpscaleMaxMemory checks --max-memory: a budget nothing fits and a
+// malformed one are refused before any work (the model file given does
+// not matter: only its header is read), and a budget that needs smaller
+// windows gives them, with the same output frame count.
+func TestUpscaleMaxMemory(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	modelPath := fixtureModel(t, dir)
+	outDir := t.TempDir()
+	cliFails(t, []string{"upscale", sampleClip, filepath.Join(outDir, "out.mkv"), "--model", modelPath, "--max-memory", "100M", "-q"},
+		[]string{"--max-memory 100M", "need about", "--window-t"})
+	cliFails(t, []string{"upscale", sampleClip, filepath.Join(outDir, "out.mkv"), "--model", modelPath, "--max-memory", "lots", "-q"},
+		[]string{"--max-memory", "lots", "8G"})
+	if names := listDir(t, outDir); len(names) != 0 {
+		t.Errorf("output folder holds %v", names)
+	}
+	out := filepath.Join(outDir, "fit.mkv")
+	code, _, stderr := cli(t, "upscale", sampleClip, out, "--model", modelPath, "--mode", "base", "--codec", "ffv1", "--max-memory", "600M", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "memory budget") || !strings.Contains(stderr, "window_t=") {
+		t.Errorf("no word of the smaller windows: %s", stderr)
+	}
+	if info, _ := readAll(t, out); info.Frames != 8 {
+		t.Errorf("%d frames out, want 8", info.Frames)
+	}
+}

@@ -28,6 +28,7 @@ func newUpscaleCmd(a *app) *cobra.Command {
 		draftSteps             int
 		draftTimesteps         []int
 		maxPixels              int
+		maxMemory              string
 	)
 	cmd := &cobra.Command{
 		Use:   "upscale IN OUT",
@@ -113,6 +114,31 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if opt.OnDevice && !cmd.Flags().Changed("tile") {
 				opt.Tile = deviceTile
 			}
+			// The config comes from the model file's header alone: a bad
+			// file, or a budget nothing fits, fails before the model loads.
+			cfg, err := model.ReadConfig(modelPath)
+			if err != nil {
+				return fmt.Errorf("--model: %w", err)
+			}
+			if !opt.OnDevice {
+				budget := defaultMemoryBudget()
+				if cmd.Flags().Changed("max-memory") {
+					if budget, err = parseBytes("--max-memory", maxMemory); err != nil {
+						return err
+					}
+				}
+				fitted, err := pipeline.FitMemory(cfg, opt, info.Width*opt.Scale, info.Height*opt.Scale, info.Frames, budget,
+					cmd.Flags().Changed("window-t"), cmd.Flags().Changed("tile"))
+				if err != nil {
+					return err
+				}
+				if fitted.WindowT != opt.WindowT || fitted.Tile != opt.Tile {
+					a.log.Info("smaller windows and tiles to fit the memory budget (--max-memory)",
+						"window_t", fitted.WindowT, "overlap_t", fitted.OverlapT, "tile", fitted.Tile, "tile_overlap", fitted.TileOverlap,
+						"budget", pipeline.FormatBytes(budget))
+				}
+				opt = fitted
+			}
 			m, abandoned, err := interruptible(ctx, func() (*model.Model, error) { return model.Load(be, modelPath) })
 			if abandoned {
 				return err
@@ -189,6 +215,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
+	f.StringVar(&maxMemory, "max-memory", "", maxMemoryHelp)
 	f.IntVar(&maxPixels, "max-pixels", defaultMaxPixels, "refuse input frames with more than `N` pixels (width x height), before decoding them; 0 for no limit")
 	of.register(f)
 	return cmd
