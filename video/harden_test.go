@@ -366,3 +366,42 @@ func TestToolVersionInterrupted(t *testing.T) {
 		t.Errorf("toolVersion: %v, want context.Canceled", err)
 	}
 }
+
+// TestAlphaReported checks that inputs with transparency say so (reading
+// drops the alpha channel): a folder of RGBA PNGs and a video with an
+// alpha pixel format, against opaque ones.
+func TestAlphaReported(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		args  []string // ffmpeg output options; "" name means a folder
+		alpha bool
+	}{
+		{"rgba-frames", []string{"-pix_fmt", "rgba", "%03d.png"}, true},
+		{"rgb-frames", []string{"-pix_fmt", "rgb24", "%03d.png"}, false},
+		{"rgba.mkv", []string{"-c:v", "png", "-pix_fmt", "rgba"}, true},
+		{"yuva.webm", []string{"-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"}, true},
+		{"yuv.mkv", []string{"-c:v", "ffv1", "-pix_fmt", "yuv420p"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			args := []string{"-f", "lavfi", "-i", "testsrc2=s=32x24", "-frames:v", "2"}
+			if strings.HasSuffix(tc.name, "-frames") {
+				if err := os.Mkdir(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				ffmpeg(t, append(args, append(tc.args[:2:2], filepath.Join(path, tc.args[2]))...)...)
+			} else {
+				ffmpeg(t, append(append(args, tc.args...), path)...)
+			}
+			info, err := Probe(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.HasAlpha != tc.alpha {
+				t.Errorf("HasAlpha = %v (pix_fmt %s), want %v", info.HasAlpha, info.PixFmt, tc.alpha)
+			}
+		})
+	}
+}

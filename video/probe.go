@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // DecodeConfig for folder frames
 	_ "image/png"  // DecodeConfig for folder frames
 	"io"
@@ -211,6 +212,7 @@ func infoFromProbe(path string, p *probeOut, countPackets func(stream int) (int,
 		FrameRate:      chooseRate(vs.RFrameRate, vs.AvgFrameRate),
 		Codec:          vs.CodecName,
 		PixFmt:         vs.PixFmt,
+		HasAlpha:       alphaFormat(vs.PixFmt) || alphaTag(vs.Tags),
 		Format:         p.Format.FormatName,
 		StreamIndex:    vs.Index,
 		Rotation:       rotationOf(vs),
@@ -312,6 +314,46 @@ func parseFloat(s string) float64 {
 	return f
 }
 
+// alphaFormat reports whether an ffmpeg pixel format has an alpha channel.
+func alphaFormat(f string) bool {
+	for _, p := range []string{"yuva", "gbrap", "ya8", "ya16", "rgba", "bgra", "argb", "abgr"} {
+		if strings.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// alphaTag reports the Matroska/WebM tag of a VP8/VP9 stream whose alpha
+// travels beside the frames (ffprobe then reports yuv420p).
+func alphaTag(tags map[string]string) bool {
+	for k, v := range tags {
+		if strings.EqualFold(k, "alpha_mode") && strings.TrimSpace(v) == "1" {
+			return true
+		}
+	}
+	return false
+}
+
+// alphaModel reports whether an image's colour model can hold
+// transparency: an alpha channel (Go decodes opaque RGB PNGs to
+// color.RGBAModel, PNGs with alpha to NRGBA), or a palette with a
+// translucent entry.
+func alphaModel(m color.Model) bool {
+	switch m {
+	case color.NRGBAModel, color.NRGBA64Model, color.AlphaModel, color.Alpha16Model:
+		return true
+	}
+	if p, ok := m.(color.Palette); ok {
+		for _, c := range p {
+			if _, _, _, a := c.RGBA(); a != 0xffff {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // isFrameFile reports whether a folder entry name is a PNG or JPEG frame.
 // Hidden files (temporaries included) are skipped.
 func isFrameFile(name string) bool {
@@ -379,6 +421,7 @@ func probeFolder(dir string) (*Info, []string, error) {
 		Duration:    float64(len(files)) / folderRate.Float(),
 		Codec:       codec,
 		PixFmt:      "rgb24",
+		HasAlpha:    alphaModel(cfg.ColorModel),
 		Format:      "folder",
 		StreamIndex: -1,
 	}

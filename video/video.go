@@ -157,6 +157,10 @@ type Info struct {
 	Codec string
 	// PixFmt is the decoded pixel format ("yuv420p"), "rgb24" for folders.
 	PixFmt string
+	// HasAlpha reports an alpha channel (a pixel format such as yuva420p
+	// or rgba, or PNG frames with transparency). Frames are read as RGB:
+	// the alpha channel is dropped.
+	HasAlpha bool
 	// Format is the container format name as ffprobe gives it
 	// ("mov,mp4,m4a,3gp,3g2,mj2"), "folder" for folders.
 	Format string

@@ -349,3 +349,23 @@ func TestUpscaleMaxMemory(t *testing.T) {
 		t.Errorf("%d frames out, want 8", info.Frames)
 	}
 }
+
+// TestUpscaleAlphaWarns upscales PNG frames with transparency: the run
+// must say that the alpha channel is dropped.
+func TestUpscaleAlphaWarns(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	modelPath := fixtureModel(t, dir)
+	frames := filepath.Join(dir, "frames")
+	if err := os.Mkdir(frames, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=s=32x24", "-frames:v", "2", "-pix_fmt", "rgba", filepath.Join(frames, "%03d.png"))
+	code, _, stderr := cli(t, "upscale", frames, filepath.Join(dir, "out"), "--model", modelPath, "--mode", "base", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "alpha channel") || !strings.Contains(stderr, "dropped") {
+		t.Errorf("no warning about the dropped alpha channel: %s", stderr)
+	}
+}

@@ -88,6 +88,9 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err := checkPixels(info, maxPixels); err != nil {
 				return err
 			}
+			if info.HasAlpha {
+				a.log.Warn("IN has an alpha channel (transparency); it is dropped: OUT is opaque RGB", "in", in, "pix_fmt", info.PixFmt)
+			}
 			if err := of.checkFrames(out, info.Frames, in); err != nil {
 				return err
 			}
