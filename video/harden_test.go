@@ -405,3 +405,15 @@ func TestAlphaReported(t *testing.T) {
 		})
 	}
 }
+
+// TestFolderBombFirstFrame makes a decompression bomb the first frame of a
+// folder: Probe and Open refuse it from its header, for every command.
+func TestFolderBombFirstFrame(t *testing.T) {
+	dir := t.TempDir()
+	if err := testimg.WriteBomb(filepath.Join(dir, "001.png"), 20000, 20000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), dir); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "20000x20000") {
+		t.Errorf("Open: %v, want ErrUnsupported naming 20000x20000", err)
+	}
+}

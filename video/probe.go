@@ -23,6 +23,11 @@ import (
 // folderRate is the frame rate assumed for frame folders.
 var folderRate = Rational{25, 1}
 
+// maxFramePixels is the largest frame a folder may hold, ffmpeg's own
+// limit (it refuses frames of (w+128)(h+128) >= 2^31/8 pixels): a PNG that
+// declares more is refused from its header, never decoded.
+const maxFramePixels = 1 << 28
+
 // minRate and maxRate bound a frame rate computed from a frame count and a
 // duration, the last resort when a stream states none.
 const (
@@ -406,6 +411,10 @@ func probeFolder(dir string) (*Info, []string, error) {
 	f.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("video: folder %q: first frame %q: %w: %w", dir, filepath.Base(files[0]), ErrInvalidData, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxFramePixels {
+		return nil, nil, fmt.Errorf("video: folder %q: first frame %q: %w: %dx%d is above the %d pixels a frame may have (a decompression bomb?)",
+			dir, filepath.Base(files[0]), ErrUnsupported, cfg.Width, cfg.Height, maxFramePixels)
 	}
 	codec := format
 	if format == "jpeg" {

@@ -220,11 +220,22 @@ func TestUpscalePixelLimit(t *testing.T) {
 	if err := testimg.WriteBomb(filepath.Join(frames, "bomb.png"), 20000, 20000); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(dir, "big")
+	if err := os.Mkdir(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := testimg.WriteBomb(filepath.Join(big, "big.png"), 8000, 8000); err != nil {
+		t.Fatal(err)
+	}
 	modelPath := fixtureModel(t, dir)
 	outDir := t.TempDir()
 	start := time.Now()
+	// Beyond any frame pssr (and ffmpeg) can hold.
 	cliFails(t, []string{"upscale", frames, filepath.Join(outDir, "out"), "--model", modelPath, "-q"},
-		[]string{"frames", "20000x20000", "--max-pixels"})
+		[]string{"frames", "20000x20000", "decompression bomb"})
+	// Beyond --max-pixels.
+	cliFails(t, []string{"upscale", big, filepath.Join(outDir, "out"), "--model", modelPath, "-q"},
+		[]string{"big", "8000x8000", "--max-pixels"})
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("refusing took %v", d)
 	}

@@ -1,6 +1,10 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // interruptible runs fn in a goroutine and returns its results, or ctx's
 // error as soon as ctx is done: model loading and graph compilation do not
@@ -28,6 +32,10 @@ func interruptible[T any](ctx context.Context, fn func() (T, error)) (v T, inter
 		default:
 		}
 		var zero T
-		return zero, true, context.Cause(ctx)
+		err := ctx.Err() // matches context.Canceled, which exits 130
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {
+			err = fmt.Errorf("%w (%v)", err, cause)
+		}
+		return zero, true, err
 	}
 }
