@@ -417,3 +417,63 @@ func TestFolderBombFirstFrame(t *testing.T) {
 		t.Errorf("Open: %v, want ErrUnsupported naming 20000x20000", err)
 	}
 }
+
+// TestTenBit reads a 10-bit input with more than 8 bits of precision and
+// keeps 10 bits where the codec can (h265, vp9, ffv1), not h264.
+func TestTenBit(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in10.mkv")
+	// A smooth gradient: 10-bit levels between the 8-bit ones.
+	ffmpeg(t, "-f", "lavfi", "-i", "gradients=s=64x48:speed=0.01", "-frames:v", "2", "-c:v", "ffv1", "-pix_fmt", "gbrp10le", in)
+	info, frames := readAll(t, in)
+	if info.BitDepth != 10 {
+		t.Fatalf("BitDepth %d (pix_fmt %s), want 10", info.BitDepth, info.PixFmt)
+	}
+	between := 0
+	for _, v := range frames[0].Pix {
+		if q := v * 255; math.Abs(float64(q-float32(math.Round(float64(q))))) > 0.1 {
+			between++
+		}
+	}
+	if between < len(frames[0].Pix)/10 {
+		t.Errorf("only %d of %d samples fall between 8-bit levels: read as 8 bits", between, len(frames[0].Pix))
+	}
+	for _, tc := range []struct {
+		name   string
+		codec  Codec
+		pixFmt string
+	}{
+		{"o.mkv", FFV1, "gbrp16le"},
+		{"o.mp4", H265, "yuv420p10le"},
+		{"o.webm", VP9, "yuv420p10le"},
+		{"h264.mp4", H264, "yuv420p"},
+	} {
+		t.Run(string(tc.codec), func(t *testing.T) {
+			out := filepath.Join(dir, tc.name)
+			writeAll(t, out, WriterOptions{Codec: tc.codec, BitDepth: info.BitDepth}, frames)
+			got, back := readAll(t, out)
+			if got.PixFmt != tc.pixFmt {
+				t.Errorf("pix_fmt %s, want %s", got.PixFmt, tc.pixFmt)
+			}
+			if tc.codec == FFV1 {
+				var worst float64
+				for i := range back[0].Pix {
+					worst = max(worst, math.Abs(float64(back[0].Pix[i]-frames[0].Pix[i])))
+				}
+				if worst > 1.0/65535 {
+					t.Errorf("ffv1 round trip differs by %g", worst)
+				}
+			}
+		})
+	}
+}
+
+func TestBitDepth(t *testing.T) {
+	for f, want := range map[string]int{"yuv420p": 8, "yuvj420p": 8, "nv12": 8, "rgb24": 8, "yuv420p10le": 10, "yuv422p12be": 12,
+		"p010le": 10, "rgb48le": 16, "rgba64be": 16, "gray16le": 16, "bgr565le": 8, "yuv420p9le": 9, "x2rgb10le": 10, "": 8} {
+		if got := bitDepth(f); got != want {
+			t.Errorf("bitDepth(%q) = %d, want %d", f, got, want)
+		}
+	}
+}

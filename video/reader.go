@@ -66,6 +66,7 @@ type fileReader struct {
 	out    io.ReadCloser
 	stderr *tailBuffer
 	buf    []byte
+	deep   bool        // the pipe carries rgb48le
 	n      int         // frames returned
 	err    error       // sticky end state (io.EOF or an error)
 	closed atomic.Bool // set by Close, possibly from another goroutine
@@ -89,14 +90,19 @@ func startFileReader(ctx context.Context, info *Info) (*fileReader, error) {
 		"-noautorotate", "-i", ffPath(info.Path),
 		"-map", "0:" + strconv.Itoa(info.StreamIndex), "-an", "-sn", "-dn"}
 	args = append(args, syncArgs...)
+	// Inputs of more than 8 bits a sample come through a 16-bit pipe.
+	pipeFmt, bytesPer := "rgb24", 3
+	if info.BitDepth > 8 {
+		pipeFmt, bytesPer = "rgb48le", 6
+	}
 	args = append(args,
 		// A fixed size keeps the pipe framing even if the stream changes
 		// resolution midway.
 		"-s", fmt.Sprintf("%dx%d", info.Width, info.Height),
-		"-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+		"-f", "rawvideo", "-pix_fmt", pipeFmt, "pipe:1")
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	r := &fileReader{ctx: ctx, info: info, cmd: cmd, stderr: &tailBuffer{},
-		buf: make([]byte, info.Width*info.Height*3)}
+		buf: make([]byte, info.Width*info.Height*bytesPer), deep: bytesPer == 6}
 	cmd.Stderr = r.stderr
 	cmd.WaitDelay = waitDelay
 	if r.out, err = cmd.StdoutPipe(); err != nil {
@@ -131,6 +137,9 @@ func (r *fileReader) Next() (*frame.Image, error) {
 	_, err := io.ReadFull(r.out, r.buf)
 	if err == nil {
 		r.n++
+		if r.deep {
+			return fromRGB48(r.buf, r.info.Width, r.info.Height), nil
+		}
 		return frame.FromRGB24(r.buf, r.info.Width, r.info.Height, nil), nil
 	}
 	if r.closed.Load() {

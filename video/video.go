@@ -157,6 +157,9 @@ type Info struct {
 	Codec string
 	// PixFmt is the decoded pixel format ("yuv420p"), "rgb24" for folders.
 	PixFmt string
+	// BitDepth is the bits per sample of the decoded pixel format (8,
+	// 10, 12 or 16). Inputs above 8 are read with 16-bit precision.
+	BitDepth int
 	// HasAlpha reports an alpha channel (a pixel format such as yuva420p
 	// or rgba, or PNG frames with transparency). Frames are read as RGB:
 	// the alpha channel is dropped.

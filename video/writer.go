@@ -49,6 +49,10 @@ type WriterOptions struct {
 	// that is not a regular file or a folder (a device, a FIFO, a link) is
 	// ever replaced.
 	Overwrite bool
+	// BitDepth is the input's bits per sample (Info.BitDepth); above 8,
+	// H265 and VP9 write 10-bit 4:2:0 (4:4:4 for odd sizes) and FFV1
+	// 16-bit RGB, from a 16-bit pipe. H264 and PNG stay 8-bit.
+	BitDepth int
 	// Frames is the number of frames the caller will write, 0 when not
 	// known. A single-image output (a .png file) is refused up front when
 	// it is above 1.
@@ -62,7 +66,7 @@ type WriterOptions struct {
 // goroutine.
 type Writer interface {
 	// Write appends a frame (samples are clamped to [0, 1] and rounded to
-	// 8 bits).
+	// 8 bits, or 16 for a deep output: WriterOptions.BitDepth).
 	Write(*frame.Image) error
 	// Close finishes the output and renames it into place. It fails with
 	// ErrNoFrames when no frame was written.
@@ -334,12 +338,26 @@ type writer struct {
 	stopAfter func() bool
 }
 
-// yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding).
-func (w *writer) yuvFormat() string {
-	if w.width%2 == 0 && w.height%2 == 0 {
-		return "yuv420p"
+// deep reports whether the output keeps more than 8 bits a sample.
+func (w *writer) deep() bool {
+	switch w.opt.Codec {
+	case H265, VP9, FFV1:
+		return w.opt.BitDepth > 8
 	}
-	return "yuv444p"
+	return false
+}
+
+// yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding),
+// 10-bit for deep outputs.
+func (w *writer) yuvFormat() string {
+	f := "yuv444p"
+	if w.width%2 == 0 && w.height%2 == 0 {
+		f = "yuv420p"
+	}
+	if w.deep() {
+		f += "10le"
+	}
+	return f
 }
 
 // encodeArgs returns the output codec arguments.
@@ -368,6 +386,9 @@ func (w *writer) encodeArgs() []string {
 		a = append([]string{"-c:v", "libvpx-vp9", "-crf", crf(30), "-b:v", "0", "-row-mt", "1", "-pix_fmt", w.yuvFormat()}, color...)
 	case FFV1:
 		a = []string{"-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", "bgr0"}
+		if w.deep() {
+			a[len(a)-1] = "gbrp16le"
+		}
 	}
 	if (ct == ctMP4 || ct == ctMOV) && w.opt.Rotation == 0 { // else the remux does it
 		a = append(a, "-movflags", "+faststart")
@@ -378,8 +399,12 @@ func (w *writer) encodeArgs() []string {
 // start launches ffmpeg once the frame size is known. Called with mu held
 // (or before the writer is shared).
 func (w *writer) start() error {
+	pipeFmt := "rgb24"
+	if w.deep() {
+		pipeFmt = "rgb48le"
+	}
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-		"-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", w.width, w.height),
+		"-f", "rawvideo", "-pix_fmt", pipeFmt, "-s", fmt.Sprintf("%dx%d", w.width, w.height),
 		"-r", w.opt.FrameRate.String()}
 	args = append(args, "-i", "pipe:0")
 	if w.opt.StreamsFrom != "" {
@@ -448,7 +473,11 @@ func (w *writer) Write(m *frame.Image) error {
 		w.n++
 		return nil
 	}
-	w.buf = m.ToRGB24(w.buf)
+	if w.deep() {
+		w.buf = toRGB48(m, w.buf)
+	} else {
+		w.buf = m.ToRGB24(w.buf)
+	}
 	if _, err := w.in.Write(w.buf); err != nil {
 		// ffmpeg died: its stderr says why.
 		_ = w.in.Close()

@@ -160,7 +160,11 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 		Rotation:  in.Rotation,
 		Overwrite: o.overwrite,
 		Frames:    in.Frames,
+		BitDepth:  in.BitDepth,
 		Logger:    log,
+	}
+	if in.BitDepth > 8 && codec != video.H265 && codec != video.VP9 && codec != video.FFV1 {
+		log.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9 or ffv1 to keep more)", in.BitDepth, codec))
 	}
 	if !in.Folder {
 		opt.StreamsFrom = in.Path
