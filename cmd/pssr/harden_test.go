@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -69,6 +70,11 @@ func TestUpscaleSignals(t *testing.T) {
 	modelPath := fixtureModel(t, t.TempDir())
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			// Catch the signal here too, so that one the command ignores
+			// fails the test instead of killing it.
+			caught := make(chan os.Signal, 1)
+			signal.Notify(caught, sig)
+			defer signal.Stop(caught)
 			outDir := t.TempDir()
 			var o, e bytes.Buffer
 			done := make(chan int, 1)
