@@ -106,23 +106,48 @@ func Fixture() Config {
 	}
 }
 
-// Validate checks every size.
+// MaxParameters bounds the parameters a config may describe (about 4 GiB
+// of float32 weights), so a hostile or mistyped config fails Validate
+// instead of exhausting memory while the model is built.
+const MaxParameters = 1 << 30
+
+// configLimits are the inclusive ranges of the config's sizes, far above
+// pssr-small's, checked by Validate before anything is allocated.
+var configLimits = []struct {
+	name     string
+	get      func(Config) int
+	min, max int
+}{
+	{"ae.patch", func(c Config) int { return c.AE.Patch }, 2, 32},
+	{"ae.latent_channels", func(c Config) int { return c.AE.LatentChannels }, 1, 1024},
+	{"ae.width", func(c Config) int { return c.AE.Width }, 1, 4096},
+	{"ae.enc_blocks", func(c Config) int { return c.AE.EncBlocks }, 0, 64},
+	{"ae.dec_blocks", func(c Config) int { return c.AE.DecBlocks }, 0, 64},
+	{"ae.fine_blocks", func(c Config) int { return c.AE.FineBlocks }, 0, MaxFineBlocks},
+	{"dit.patch", func(c Config) int { return c.DiT.Patch }, 1, 8},
+	{"dit.width", func(c Config) int { return c.DiT.Width }, 1, 8192},
+	{"dit.blocks", func(c Config) int { return c.DiT.Blocks }, 1, 256},
+	{"dit.heads", func(c Config) int { return c.DiT.Heads }, 1, 256},
+	{"dit.mlp", func(c Config) int { return c.DiT.MLP }, 1, 65536},
+	{"dit.window", func(c Config) int { return c.DiT.Window }, 1, 64},
+	{"dit.time_dim", func(c Config) int { return c.DiT.TimeDim }, 2, 8192},
+}
+
+// Validate checks every size: each within its range (ae.fine_blocks 0
+// means 1), the autoencoder patch even, the heads dividing the width, the
+// time embedding even, a draft that keeps at least one block, and the
+// whole model within MaxParameters.
 func (c Config) Validate() error {
-	pos := map[string]int{
-		"ae.patch": c.AE.Patch, "ae.latent_channels": c.AE.LatentChannels, "ae.width": c.AE.Width,
-		"dit.patch": c.DiT.Patch, "dit.width": c.DiT.Width, "dit.blocks": c.DiT.Blocks,
-		"dit.heads": c.DiT.Heads, "dit.mlp": c.DiT.MLP, "dit.window": c.DiT.Window, "dit.time_dim": c.DiT.TimeDim,
-	}
-	for k, v := range pos {
-		if v <= 0 {
-			return fmt.Errorf("model config: %s must be positive, got %d", k, v)
+	for _, l := range configLimits {
+		if v := l.get(c); v < l.min || v > l.max {
+			return fmt.Errorf("model config: %s must be in %d..%d, got %d", l.name, l.min, l.max, v)
 		}
 	}
-	if c.AE.EncBlocks < 0 || c.AE.DecBlocks < 0 {
-		return fmt.Errorf("model config: negative autoencoder block count")
+	if c.AE.Patch%2 != 0 {
+		return fmt.Errorf("model config: ae.patch %d must be even (the decoder's fine stage works on half patches)", c.AE.Patch)
 	}
-	if c.AE.FineBlocks < 0 || c.AE.FineBlocks > MaxFineBlocks {
-		return fmt.Errorf("model config: ae.fine_blocks must be in 0..%d (0 means 1), got %d", MaxFineBlocks, c.AE.FineBlocks)
+	if k := c.Draft.KSelect; math.IsNaN(k) || k <= 0 || k > float64(c.DiT.Blocks) {
+		return fmt.Errorf("model config: draft.k_select must be in (0, dit.blocks %d], got %g", c.DiT.Blocks, k)
 	}
 	if c.DiT.Width%c.DiT.Heads != 0 {
 		return fmt.Errorf("model config: dit.width %d not divisible by dit.heads %d", c.DiT.Width, c.DiT.Heads)
@@ -133,7 +158,27 @@ func (c Config) Validate() error {
 	if len(c.KeptBlocks()) == 0 {
 		return fmt.Errorf("model config: draft.k_select %g keeps no block of %d", c.Draft.KSelect, c.DiT.Blocks)
 	}
+	if n := c.approxParameters(); n > MaxParameters {
+		return fmt.Errorf("model config: about %.3g parameters (ae.width %d, dit.width %d, dit.blocks %d, dit.mlp %d), above the limit of %d",
+			n, c.AE.Width, c.DiT.Width, c.DiT.Blocks, c.DiT.MLP, MaxParameters)
+	}
 	return nil
+}
+
+// approxParameters counts the weights of the large dense layers, a lower
+// bound of the parameter count, in float64 so that no size overflows.
+func (c Config) approxParameters() float64 {
+	w, fw := float64(c.AE.Width), float64(max(c.AE.Width/2, 8))
+	p2 := float64(c.AE.Patch * c.AE.Patch)
+	lc := float64(c.AE.LatentChannels)
+	ae := 3*p2*w + w*lc + (lc+3*p2)*w + // encoder in/out, decoder in
+		10*w*w*float64(c.AE.EncBlocks+c.AE.DecBlocks) + 10*fw*fw*float64(c.AE.FineBlockCount())
+	d, mlp := float64(c.DiT.Width), float64(c.DiT.MLP)
+	// Per block: attention (q, k, v, o) in space and time, nine modulation
+	// layers, the feed-forward network.
+	block := 17*d*d + 2*d*mlp
+	kept := float64(len(c.KeptBlocks()))
+	return ae + block*float64(c.DiT.Blocks) + (block+2*d*d)*kept
 }
 
 // KeptBlocks returns the 0-based indices of the base blocks that the draft

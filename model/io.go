@@ -96,23 +96,36 @@ func convertFlat[T float64 | int64](in []T) []float32 {
 	return out
 }
 
-// readFile reads a weights file and its model config.
+// readFile reads a weights file and its model config. The header is read
+// and checked against its config (CheckHeader) before the tensors are.
 func readFile(path string) (*weights.File, Config, error) {
+	cfg, err := ReadConfig(path)
+	if err != nil {
+		return nil, Config{}, err
+	}
 	f, err := weights.Load(path)
 	if err != nil {
 		return nil, Config{}, fmt.Errorf("model: %w", err)
 	}
-	cfg, err := ParseConfig(f.Config)
-	if err != nil {
-		return nil, Config{}, fmt.Errorf("model: %s: %w", path, err)
-	}
 	return f, cfg, nil
 }
 
-// ReadConfig returns the model config stored in a weights file.
+// ReadConfig returns the model config stored in a weights file, reading
+// only the file's header: the config must be valid (Config.Validate) and
+// the tensors the header lists must agree with it (CheckHeader).
 func ReadConfig(path string) (Config, error) {
-	_, cfg, err := readFile(path)
-	return cfg, err
+	h, err := weights.ReadHeader(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("model: %w", err)
+	}
+	cfg, err := ParseConfig(h.Config)
+	if err != nil {
+		return Config{}, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if err := CheckHeader(cfg, h); err != nil {
+		return Config{}, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // Load reads a weights file, builds the model its config describes and sets

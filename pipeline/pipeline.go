@@ -11,6 +11,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"image"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -94,6 +95,11 @@ type Options struct {
 	// than Tile) with the final or no frequency update; other clips take the
 	// host path. Results match the host path to float32 rounding.
 	OnDevice bool
+	// OnComputed, when set, is called by Run after each temporal window is
+	// computed, with its number of frames (frames in an overlap count in
+	// each of their windows), so progress can follow the computation
+	// rather than the frames written.
+	OnComputed func(frames int)
 }
 
 // DefaultOptions returns the released settings: x4, pssr with 3 draft steps,
@@ -239,11 +245,52 @@ func (u *Upscaler) UpscaleClip(ctx context.Context, lq []*frame.Image) ([]*frame
 	if len(lq) > 0 && u.onDevice(lq[0].W*u.opt.Scale, lq[0].H*u.opt.Scale) {
 		return u.restoreLQ(ctx, lq)
 	}
-	up := make([]*frame.Image, len(lq))
-	for i, f := range lq {
-		up[i] = u.Resize(f)
+	if len(lq) == 0 {
+		return nil, nil
 	}
-	return u.Restore(ctx, up)
+	s := u.opt.Scale
+	w, h := lq[0].W*s, lq[0].H*s
+	if u.opt.Tile == 0 || (w <= u.opt.Tile && h <= u.opt.Tile) {
+		up := make([]*frame.Image, len(lq))
+		for i, f := range lq {
+			up[i] = u.Resize(f)
+		}
+		return u.restoreTile(ctx, up)
+	}
+	for i, f := range lq {
+		if f == nil || f.W != lq[0].W || f.H != lq[0].H {
+			return nil, fmt.Errorf("pipeline: clip frame %d is nil or not %dx%d", i, lq[0].W, lq[0].H)
+		}
+	}
+	// Tiles are cut at the low-quality resolution and resized one at a
+	// time, so no full-size frame of the clip is ever held but the output.
+	tile := func(r image.Rectangle) ([]*frame.Image, error) {
+		out := make([]*frame.Image, len(lq))
+		for i, f := range lq {
+			out[i] = u.resizeRegion(f, r)
+		}
+		return out, nil
+	}
+	return tiling.ProcessTilesFrom(ctx, len(lq), w, h, u.opt.Tile, u.opt.TileOverlap, u.m.Config.PixelMultiple(), tile, u.restoreTile)
+}
+
+// resizeMargin is how many low-quality pixels beyond a tile's footprint
+// resizeRegion reads: more than the bicubic kernel's reach (2 pixels), so
+// the tile's pixels are those of the whole resized frame.
+const resizeMargin = 4
+
+// resizeRegion returns the pixels in r of Resize(lq) without resizing the
+// whole frame: it resizes a crop of lq around r's footprint. For scales 2
+// and 4 the result is bit-identical to cropping Resize(lq).
+func (u *Upscaler) resizeRegion(lq *frame.Image, r image.Rectangle) *frame.Image {
+	s := u.opt.Scale
+	src := image.Rect(r.Min.X/s-resizeMargin, r.Min.Y/s-resizeMargin,
+		(r.Max.X+s-1)/s+resizeMargin, (r.Max.Y+s-1)/s+resizeMargin).Intersect(lq.Bounds())
+	if src == lq.Bounds() {
+		return u.Resize(lq).Crop(r)
+	}
+	up := frame.Resize(lq.Crop(src), src.Dx()*s, src.Dy()*s, frame.Bicubic)
+	return up.Crop(r.Sub(src.Min.Mul(s))).Clamp()
 }
 
 // Restore runs the networks on a clip already resized to the output size,
@@ -264,7 +311,17 @@ func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Ima
 func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
 	// Windows of low-quality frames; UpscaleClip picks the device or the
 	// host path per window.
-	return tiling.ProcessStreamScaled(ctx, next, u.UpscaleClip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
+	clip := u.UpscaleClip
+	if on := u.opt.OnComputed; on != nil {
+		clip = func(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
+			out, err := u.UpscaleClip(ctx, lq)
+			if err == nil {
+				on(len(lq))
+			}
+			return out, err
+		}
+	}
+	return tiling.ProcessStreamScaled(ctx, next, clip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
 }
 
 // restoreTile runs the networks on one tile of a clip: pad to the pixel

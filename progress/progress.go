@@ -34,7 +34,9 @@ type Bar struct {
 	interval time.Duration
 	start    time.Time
 	lastLine time.Time
-	done     int
+	done     int // frames written
+	work     int // units of computation in the whole run; 0: not set
+	computed int // units of computation done
 	finished bool
 }
 
@@ -85,6 +87,46 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// SetWork sets how many units of computation the whole run takes (for
+// upscale: the frames of every temporal window, overlaps counted in each
+// window). Once set, the fraction done, the rate and the ETA follow the
+// larger of the frames written and the computation done (Computed), so
+// the estimate is sound before the first frames are written: a window's
+// frames are written only once the next window has been computed.
+func (b *Bar) SetWork(units int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.work = max(units, 0)
+}
+
+// Computed records that units more units of computation are done (see
+// SetWork).
+func (b *Bar) Computed(units int) {
+	if units <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return
+	}
+	b.computed += units
+	b.reportLocked()
+}
+
+// fractionLocked is the part of the run done, in [0, 1], or -1 when the
+// total is unknown.
+func (b *Bar) fractionLocked() float64 {
+	if b.total <= 0 {
+		return -1
+	}
+	f := float64(b.done) / float64(b.total)
+	if b.work > 0 {
+		f = max(f, float64(b.computed)/float64(b.work))
+	}
+	return min(f, 1)
+}
+
 // Add records that frames more frames are done.
 func (b *Bar) Add(frames int) {
 	if frames <= 0 {
@@ -96,6 +138,11 @@ func (b *Bar) Add(frames int) {
 		return
 	}
 	b.done += frames
+	b.reportLocked()
+}
+
+// reportLocked redraws the bar or writes a line when one is due.
+func (b *Bar) reportLocked() {
 	switch {
 	case b.quiet:
 	case b.bar != nil:
@@ -104,7 +151,12 @@ func (b *Bar) Add(frames int) {
 			b.total = b.done
 			b.bar.ChangeMax(b.done)
 		}
-		_ = b.bar.Add(frames) // drawing errors must not stop the work
+		// Drawing errors must not stop the work.
+		if f := b.fractionLocked(); f >= 0 && b.work > 0 {
+			_ = b.bar.Set(max(b.done, int(f*float64(b.total))))
+		} else {
+			_ = b.bar.Set(b.done)
+		}
 	default:
 		now := b.now()
 		if b.lastLine.IsZero() || now.Sub(b.lastLine) >= b.interval {
@@ -151,13 +203,17 @@ func (b *Bar) line(now time.Time) string {
 	if b.total <= 0 {
 		return fmt.Sprintf("%s: %d frames, %s fps, elapsed %s", b.desc, b.done, rate, round(elapsed))
 	}
+	f := b.fractionLocked()
 	eta := "?"
-	if b.done > 0 && elapsed > 0 {
-		left := time.Duration(float64(elapsed) / float64(b.done) * float64(max(b.total-b.done, 0)))
-		eta = round(left)
+	if f > 0 && elapsed > 0 {
+		eta = round(time.Duration(float64(elapsed) * (1 - f) / f))
+	}
+	if b.work > 0 {
+		// The rate of the computation, in frames of the output.
+		rate = fps(int(f*float64(b.total)), elapsed)
 	}
 	return fmt.Sprintf("%s: %d/%d frames (%d%%), %s fps, elapsed %s, ETA %s",
-		b.desc, b.done, b.total, 100*b.done/b.total, rate, round(elapsed), eta)
+		b.desc, b.done, b.total, int(100*f+1e-9), rate, round(elapsed), eta)
 }
 
 // fps formats frames per second over elapsed.

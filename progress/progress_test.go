@@ -106,3 +106,28 @@ func TestNewNonTerminal(t *testing.T) {
 		t.Errorf("%d lines, want 2 (first Add, then Finish; the second Add is throttled):\n%s", n, out)
 	}
 }
+
+// TestComputedETA follows a run of 8 frames in two windows of 5 (10 frames
+// of work), where no frame is written until the second window is done: the
+// ETA must follow the computation, not the frames written (which gave "?"
+// or hours, then a jump).
+func TestComputedETA(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	b := newBar(&buf, 8, "upscale", false, clock.now, time.Second)
+	b.SetWork(10)
+	clock.advance(10 * time.Second)
+	b.Computed(5) // the first window: half the work, nothing written yet
+	clock.advance(10 * time.Second)
+	b.Computed(5)
+	b.Add(8)
+	b.Finish()
+	want := []string{
+		"upscale: 0/8 frames (50%), 0.40 fps, elapsed 10s, ETA 10s",
+		"upscale: 0/8 frames (100%), 0.40 fps, elapsed 20s, ETA 0s",
+		"upscale: done, 8 frames in 20s (0.40 fps)",
+	}
+	if got := strings.TrimSuffix(buf.String(), "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("output:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}

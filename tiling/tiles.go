@@ -236,49 +236,71 @@ func ProcessTiles(ctx context.Context, clip []*frame.Image, size, overlap, multi
 			return nil, fmt.Errorf("tiling: ProcessTiles: frame %d is nil or not %dx%d", i, w, h)
 		}
 	}
+	crop := func(r image.Rectangle) ([]*frame.Image, error) {
+		if r == clip[0].Bounds() {
+			return append([]*frame.Image(nil), clip...), nil
+		}
+		crops := make([]*frame.Image, len(clip))
+		for i, f := range clip {
+			crops[i] = f.Crop(r)
+		}
+		return crops, nil
+	}
+	return ProcessTilesFrom(ctx, len(clip), w, h, size, overlap, multiple, crop, fn)
+}
+
+// ProcessTilesFrom is ProcessTiles for a clip of n frames of w x h that is
+// never held whole: tile returns the n frames of one tile (a rectangle of
+// Tiles), made when needed (for example resized from a smaller source), so
+// that memory holds the output frames and one tile's input, whatever the
+// frame size. Errors from tile and fn are returned wrapped.
+func ProcessTilesFrom(ctx context.Context, n, w, h, size, overlap, multiple int,
+	tile func(r image.Rectangle) ([]*frame.Image, error), fn ClipFunc) ([]*frame.Image, error) {
+	if n == 0 {
+		return nil, nil
+	}
 	tiles, err := Tiles(w, h, size, overlap, multiple)
 	if err != nil {
 		return nil, fmt.Errorf("tiling: ProcessTiles: %w", err)
 	}
-	if len(tiles) == 1 {
+	run := func(r image.Rectangle) ([]*frame.Image, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("tiling: ProcessTiles: %w", err)
 		}
-		out, err := fn(ctx, append([]*frame.Image(nil), clip...))
+		in, err := tile(r)
 		if err != nil {
-			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", tiles[0], err)
+			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", r, err)
 		}
-		if err := checkClip(out, len(clip), w, h); err != nil {
-			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", tiles[0], err)
+		if err := checkClip(in, n, r.Dx(), r.Dy()); err != nil {
+			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v input: %w", r, err)
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", r, err)
+		}
+		if err := checkClip(out, n, r.Dx(), r.Dy()); err != nil {
+			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", r, err)
 		}
 		return out, nil
 	}
-	accs := make([]*Accumulator, len(clip))
+	if len(tiles) == 1 {
+		return run(tiles[0])
+	}
+	accs := make([]*Accumulator, n)
 	for i := range accs {
 		accs[i] = NewAccumulator(w, h)
 	}
-	crops := make([]*frame.Image, len(clip))
 	for _, r := range tiles {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("tiling: ProcessTiles: %w", err)
-		}
-		for i, f := range clip {
-			crops[i] = f.Crop(r)
-		}
-		out, err := fn(ctx, crops)
+		out, err := run(r)
 		if err != nil {
-			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", r, err)
-		}
-		if err := checkClip(out, len(clip), r.Dx(), r.Dy()); err != nil {
-			return nil, fmt.Errorf("tiling: ProcessTiles: tile %v: %w", r, err)
+			return nil, err
 		}
 		wt := TileWeights(r, tiles)
 		for i, f := range out {
 			accs[i].Add(r, f, wt)
 		}
-		crops = make([]*frame.Image, len(clip)) // fn may have kept the slice
 	}
-	res := make([]*frame.Image, len(clip))
+	res := make([]*frame.Image, n)
 	for i, a := range accs {
 		res[i] = a.Result()
 	}

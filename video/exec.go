@@ -76,6 +76,9 @@ func (t *tailBuffer) suffix(tool string) string {
 // ("N-12345-g...") count as newest.
 func toolVersion(ctx context.Context) (major, minor int, err error) {
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-version").Output()
+	if e := ctxErr(ctx, "run ffmpeg -version"); e != nil {
+		return 0, 0, e // interrupted: say so, not "signal: killed"
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("video: run ffmpeg -version: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // DecodeConfig for folder frames
 	_ "image/png"  // DecodeConfig for folder frames
 	"io"
@@ -21,6 +22,18 @@ import (
 
 // folderRate is the frame rate assumed for frame folders.
 var folderRate = Rational{25, 1}
+
+// maxFramePixels is the largest frame a folder may hold, ffmpeg's own
+// limit (it refuses frames of (w+128)(h+128) >= 2^31/8 pixels): a PNG that
+// declares more is refused from its header, never decoded.
+const maxFramePixels = 1 << 28
+
+// minRate and maxRate bound a frame rate computed from a frame count and a
+// duration, the last resort when a stream states none.
+const (
+	minRate = 0.001
+	maxRate = 1000.0
+)
 
 // probeStream is the part of ffprobe's JSON stream entry this package uses.
 type probeStream struct {
@@ -150,13 +163,21 @@ func probe(ctx context.Context, path string) (*Info, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := infoFromProbe(ctx, path, p)
+	count := func(stream int) (int, error) {
+		q, err := runProbe(ctx, path, "-count_packets", "-select_streams", strconv.Itoa(stream))
+		if err != nil || len(q.Streams) == 0 {
+			return 0, err
+		}
+		n, _ := strconv.Atoi(q.Streams[0].NbReadPackets)
+		return n, nil
+	}
+	info, err := infoFromProbe(path, p, count)
 	return info, nil, err
 }
 
-// infoFromProbe fills an Info from ffprobe's output, counting packets when
-// the container has no frame count.
-func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error) {
+// infoFromProbe fills an Info from ffprobe's output, calling countPackets
+// with the video stream's index when the container has no frame count.
+func infoFromProbe(path string, p *probeOut, countPackets func(stream int) (int, error)) (*Info, error) {
 	var vs *probeStream
 	covers := 0
 	for i := range p.Streams {
@@ -196,6 +217,8 @@ func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error)
 		FrameRate:      chooseRate(vs.RFrameRate, vs.AvgFrameRate),
 		Codec:          vs.CodecName,
 		PixFmt:         vs.PixFmt,
+		HasAlpha:       alphaFormat(vs.PixFmt) || alphaTag(vs.Tags),
+		BitDepth:       bitDepth(vs.PixFmt),
 		Format:         p.Format.FormatName,
 		StreamIndex:    vs.Index,
 		Rotation:       rotationOf(vs),
@@ -212,13 +235,11 @@ func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error)
 	if info.Frames <= 0 {
 		// No count in the container (Matroska, WebM, ...): count packets,
 		// which demuxes the file without decoding it.
-		q, err := runProbe(ctx, path, "-count_packets", "-select_streams", strconv.Itoa(vs.Index))
+		n, err := countPackets(vs.Index)
 		if err != nil {
 			return nil, err
 		}
-		if len(q.Streams) > 0 {
-			info.Frames, _ = strconv.Atoi(q.Streams[0].NbReadPackets)
-		}
+		info.Frames = n
 	}
 	if info.Frames <= 0 {
 		return nil, fmt.Errorf("video: %q: %w: video stream %d (%s) has no frames", path, ErrNoFrames, vs.Index, vs.CodecName)
@@ -227,7 +248,12 @@ func infoFromProbe(ctx context.Context, path string, p *probeOut) (*Info, error)
 		info.FrameRate = folderRate
 		if info.Duration > 0 {
 			// Last resort: the average over the file, to the millisecond.
-			info.FrameRate = Rational{int(math.Round(float64(info.Frames) / info.Duration * 1000)), 1000}.reduce()
+			fps := float64(info.Frames) / info.Duration
+			if !(fps >= minRate && fps <= maxRate) { // also NaN and Inf
+				return nil, fmt.Errorf("video: %q: %w: no usable frame rate: the stream gives %q (average %q) and %d frames in %g s make %g frames/s (want %g to %g)",
+					path, ErrInvalidData, vs.RFrameRate, vs.AvgFrameRate, info.Frames, info.Duration, fps, minRate, maxRate)
+			}
+			info.FrameRate = Rational{int(math.Round(fps * 1000)), 1000}.reduce()
 		}
 	}
 	if info.Duration == 0 {
@@ -294,6 +320,46 @@ func parseFloat(s string) float64 {
 	return f
 }
 
+// alphaFormat reports whether an ffmpeg pixel format has an alpha channel.
+func alphaFormat(f string) bool {
+	for _, p := range []string{"yuva", "gbrap", "ya8", "ya16", "rgba", "bgra", "argb", "abgr"} {
+		if strings.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// alphaTag reports the Matroska/WebM tag of a VP8/VP9 stream whose alpha
+// travels beside the frames (ffprobe then reports yuv420p).
+func alphaTag(tags map[string]string) bool {
+	for k, v := range tags {
+		if strings.EqualFold(k, "alpha_mode") && strings.TrimSpace(v) == "1" {
+			return true
+		}
+	}
+	return false
+}
+
+// alphaModel reports whether an image's colour model can hold
+// transparency: an alpha channel (Go decodes opaque RGB PNGs to
+// color.RGBAModel, PNGs with alpha to NRGBA), or a palette with a
+// translucent entry.
+func alphaModel(m color.Model) bool {
+	switch m {
+	case color.NRGBAModel, color.NRGBA64Model, color.AlphaModel, color.Alpha16Model:
+		return true
+	}
+	if p, ok := m.(color.Palette); ok {
+		for _, c := range p {
+			if _, _, _, a := c.RGBA(); a != 0xffff {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // isFrameFile reports whether a folder entry name is a PNG or JPEG frame.
 // Hidden files (temporaries included) are skipped.
 func isFrameFile(name string) bool {
@@ -347,6 +413,10 @@ func probeFolder(dir string) (*Info, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("video: folder %q: first frame %q: %w: %w", dir, filepath.Base(files[0]), ErrInvalidData, err)
 	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxFramePixels {
+		return nil, nil, fmt.Errorf("video: folder %q: first frame %q: %w: %dx%d is above the %d pixels a frame may have (a decompression bomb?)",
+			dir, filepath.Base(files[0]), ErrUnsupported, cfg.Width, cfg.Height, maxFramePixels)
+	}
 	codec := format
 	if format == "jpeg" {
 		codec = "mjpeg"
@@ -361,6 +431,8 @@ func probeFolder(dir string) (*Info, []string, error) {
 		Duration:    float64(len(files)) / folderRate.Float(),
 		Codec:       codec,
 		PixFmt:      "rgb24",
+		HasAlpha:    alphaModel(cfg.ColorModel),
+		BitDepth:    modelDepth(cfg.ColorModel),
 		Format:      "folder",
 		StreamIndex: -1,
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -64,6 +66,7 @@ type fileReader struct {
 	out    io.ReadCloser
 	stderr *tailBuffer
 	buf    []byte
+	deep   bool        // the pipe carries rgb48le
 	n      int         // frames returned
 	err    error       // sticky end state (io.EOF or an error)
 	closed atomic.Bool // set by Close, possibly from another goroutine
@@ -87,14 +90,19 @@ func startFileReader(ctx context.Context, info *Info) (*fileReader, error) {
 		"-noautorotate", "-i", ffPath(info.Path),
 		"-map", "0:" + strconv.Itoa(info.StreamIndex), "-an", "-sn", "-dn"}
 	args = append(args, syncArgs...)
+	// Inputs of more than 8 bits a sample come through a 16-bit pipe.
+	pipeFmt, bytesPer := "rgb24", 3
+	if info.BitDepth > 8 {
+		pipeFmt, bytesPer = "rgb48le", 6
+	}
 	args = append(args,
 		// A fixed size keeps the pipe framing even if the stream changes
 		// resolution midway.
 		"-s", fmt.Sprintf("%dx%d", info.Width, info.Height),
-		"-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+		"-f", "rawvideo", "-pix_fmt", pipeFmt, "pipe:1")
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	r := &fileReader{ctx: ctx, info: info, cmd: cmd, stderr: &tailBuffer{},
-		buf: make([]byte, info.Width*info.Height*3)}
+		buf: make([]byte, info.Width*info.Height*bytesPer), deep: bytesPer == 6}
 	cmd.Stderr = r.stderr
 	cmd.WaitDelay = waitDelay
 	if r.out, err = cmd.StdoutPipe(); err != nil {
@@ -129,6 +137,9 @@ func (r *fileReader) Next() (*frame.Image, error) {
 	_, err := io.ReadFull(r.out, r.buf)
 	if err == nil {
 		r.n++
+		if r.deep {
+			return fromRGB48(r.buf, r.info.Width, r.info.Height), nil
+		}
 		return frame.FromRGB24(r.buf, r.info.Width, r.info.Height, nil), nil
 	}
 	if r.closed.Load() {
@@ -204,6 +215,17 @@ func (r *folderReader) Next() (*frame.Image, error) {
 		return nil, io.EOF
 	}
 	path := r.files[r.i]
+	// The size comes from the header, before decoding: a frame far larger
+	// than the first (a decompression bomb) is refused without allocating
+	// its pixels.
+	cfg, err := decodeConfig(path)
+	if err != nil {
+		return nil, fmt.Errorf("video: read folder %q: frame %d %q: %w: %w", r.info.Path, r.i+1, filepath.Base(path), ErrInvalidData, err)
+	}
+	if cfg.Width != r.info.Width || cfg.Height != r.info.Height {
+		return nil, fmt.Errorf("video: read folder %q: frame %d %q is %dx%d, the first is %dx%d: %w",
+			r.info.Path, r.i+1, filepath.Base(path), cfg.Width, cfg.Height, r.info.Width, r.info.Height, ErrFrameSize)
+	}
 	m, err := frame.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("video: read folder %q: frame %d %q: %w: %w", r.info.Path, r.i+1, filepath.Base(path), ErrInvalidData, err)
@@ -214,6 +236,17 @@ func (r *folderReader) Next() (*frame.Image, error) {
 	}
 	r.i++
 	return m, nil
+}
+
+// decodeConfig reads an image file's header: its size and format.
+func decodeConfig(path string) (image.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return image.Config{}, err
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	return cfg, err
 }
 
 func (r *folderReader) Close() error {

@@ -50,6 +50,8 @@ var (
 	// ErrExists means the output exists and WriterOptions.Overwrite is not
 	// set. Errors wrapping it also wrap fs.ErrExist.
 	ErrExists = errors.New("output already exists")
+	// ErrBusy means another running process is writing the same output.
+	ErrBusy = errors.New("output is being written by another process")
 	// ErrSameFile means the output path is also an input.
 	ErrSameFile = errors.New("output would overwrite an input")
 	// ErrUnsupported means an option or codec/container pairing this package
@@ -98,22 +100,27 @@ func (r Rational) reduce() Rational {
 }
 
 // ParseRational parses "30000/1001", "25" or "29.97" (decimals become an
-// exact fraction, 2997/100).
+// exact fraction, 2997/100). The numerator and denominator must fit in 32
+// bits, as ffmpeg's rationals do.
 func ParseRational(s string) (Rational, error) {
 	s = strings.TrimSpace(s)
+	in32 := func(v int) bool { return v >= -math.MaxInt32 && v <= math.MaxInt32 }
 	if n, d, ok := strings.Cut(s, "/"); ok {
 		num, err1 := strconv.Atoi(strings.TrimSpace(n))
 		den, err2 := strconv.Atoi(strings.TrimSpace(d))
-		if err1 != nil || err2 != nil || den == 0 {
+		if err1 != nil || err2 != nil || den == 0 || !in32(num) || !in32(den) {
 			return Rational{}, fmt.Errorf("video: bad rate %q", s)
 		}
 		return Rational{num, den}.reduce(), nil
 	}
 	if i, err := strconv.Atoi(s); err == nil {
+		if !in32(i) {
+			return Rational{}, fmt.Errorf("video: bad rate %q", s)
+		}
 		return Rational{i, 1}, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || math.Abs(f) > 2000 {
 		return Rational{}, fmt.Errorf("video: bad rate %q", s)
 	}
 	_, frac, _ := strings.Cut(s, ".")
@@ -150,6 +157,13 @@ type Info struct {
 	Codec string
 	// PixFmt is the decoded pixel format ("yuv420p"), "rgb24" for folders.
 	PixFmt string
+	// BitDepth is the bits per sample of the decoded pixel format (8,
+	// 10, 12 or 16). Inputs above 8 are read with 16-bit precision.
+	BitDepth int
+	// HasAlpha reports an alpha channel (a pixel format such as yuva420p
+	// or rgba, or PNG frames with transparency). Frames are read as RGB:
+	// the alpha channel is dropped.
+	HasAlpha bool
 	// Format is the container format name as ffprobe gives it
 	// ("mov,mp4,m4a,3gp,3g2,mj2"), "folder" for folders.
 	Format string
@@ -181,13 +195,14 @@ const (
 	// FFV1 is lossless FFV1 in bgr0, so rgb24 frames round-trip bit-exact.
 	// It needs a Matroska (.mkv), .mov or .avi file.
 	FFV1 Codec = "ffv1"
-	// PNG writes a folder of numbered PNG frames (000001.png, ...).
+	// PNG writes a folder of numbered PNG frames (000001.png, ...), or a
+	// single PNG image when the output path ends in .png.
 	PNG Codec = "png"
 )
 
 // CodecForPath returns a default codec for an output path: VP9 for .webm,
-// PNG for an existing directory or a name without extension, H264 for
-// anything else (.mp4, .mkv, .mov, ...).
+// PNG for an existing directory, a name without extension or a .png file
+// (a single-frame output), H264 for anything else (.mp4, .mkv, .mov, ...).
 func CodecForPath(path string) Codec {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return PNG
@@ -196,7 +211,7 @@ func CodecForPath(path string) Codec {
 		return PNG
 	}
 	switch strings.ToLower(filepath.Ext(path)) {
-	case "":
+	case "", ".png":
 		return PNG
 	case ".webm":
 		return VP9

@@ -418,6 +418,10 @@ func TestCreateErrors(t *testing.T) {
 	}
 	wd, _ := os.Getwd()
 	rel, _ := filepath.Rel(wd, clip)
+	folderMP4 := filepath.Join(dir, "folder.mp4")
+	if err := os.Mkdir(folderMP4, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		path string
@@ -433,7 +437,7 @@ func TestCreateErrors(t *testing.T) {
 		{"ffv1 in mp4", filepath.Join(dir, "x.mp4"), WriterOptions{Codec: FFV1}, ErrUnsupported},
 		{"unknown codec", filepath.Join(dir, "x.mp4"), WriterOptions{Codec: "av2"}, ErrUnsupported},
 		{"missing streams source", filepath.Join(dir, "x.mp4"), WriterOptions{StreamsFrom: filepath.Join(dir, "gone.mp4")}, ErrNotFound},
-		{"file over a folder", dir, WriterOptions{Codec: H264, Overwrite: true}, ErrExists},
+		{"file over a folder", folderMP4, WriterOptions{Codec: H264, Overwrite: true}, ErrExists},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := Create(context.Background(), tc.path, tc.opt)
@@ -482,7 +486,7 @@ func TestCreateErrors(t *testing.T) {
 	if err := w.Write(frames[0]); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after close: %v", err)
 	}
-	if got := entries(t, dir); !slices.Equal(got, []string{"in.mp4", "link.mp4", "none.mp4", "old.mp4"}) {
+	if got := entries(t, dir); !slices.Equal(got, []string{"folder.mp4", "in.mp4", "link.mp4", "none.mp4", "old.mp4"}) {
 		t.Errorf("folder holds %v", got)
 	}
 }

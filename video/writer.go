@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,8 +45,18 @@ type WriterOptions struct {
 	// streams.
 	StreamsFrom string
 	// Overwrite allows replacing an existing output. An existing folder is
-	// replaced only if it holds nothing but PNG/JPEG frames.
+	// replaced only if it holds nothing but PNG/JPEG frames, and nothing
+	// that is not a regular file or a folder (a device, a FIFO, a link) is
+	// ever replaced.
 	Overwrite bool
+	// BitDepth is the input's bits per sample (Info.BitDepth); above 8,
+	// H265 and VP9 write 10-bit 4:2:0 (4:4:4 for odd sizes) and FFV1
+	// 16-bit RGB, from a 16-bit pipe. H264 and PNG stay 8-bit.
+	BitDepth int
+	// Frames is the number of frames the caller will write, 0 when not
+	// known. A single-image output (a .png file) is refused up front when
+	// it is above 1.
+	Frames int
 	// Logger receives warnings (skipped streams); nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -55,7 +66,7 @@ type WriterOptions struct {
 // goroutine.
 type Writer interface {
 	// Write appends a frame (samples are clamped to [0, 1] and rounded to
-	// 8 bits).
+	// 8 bits, or 16 for a deep output: WriterOptions.BitDepth).
 	Write(*frame.Image) error
 	// Close finishes the output and renames it into place. It fails with
 	// ErrNoFrames when no frame was written.
@@ -152,26 +163,6 @@ func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error)
 		opt.Codec = CodecForPath(path)
 	}
 	op := fmt.Sprintf("create %q", path)
-	if path == "" {
-		return nil, fmt.Errorf("video: create: empty output path: %w", ErrUnsupported)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("video: %s: %w", op, err)
-	}
-	ct := containerOf(abs)
-	switch opt.Codec {
-	case H264, H265, VP9, FFV1:
-		if !ct.holdsVideo(opt.Codec) {
-			return nil, fmt.Errorf("video: %s: %w: a %s file cannot hold %s video", op, ErrUnsupported, filepath.Ext(abs), opt.Codec)
-		}
-	case PNG:
-	default:
-		return nil, fmt.Errorf("video: %s: %w codec %q (want h264, h265, vp9, ffv1 or png)", op, ErrUnsupported, opt.Codec)
-	}
-	if opt.CRF < 0 || opt.CRF > 63 {
-		return nil, fmt.Errorf("video: %s: %w: CRF %d out of range", op, ErrUnsupported, opt.CRF)
-	}
 	if opt.Width < 0 || opt.Height < 0 || (opt.Width == 0) != (opt.Height == 0) {
 		return nil, fmt.Errorf("video: %s: %w: size %dx%d", op, ErrUnsupported, opt.Width, opt.Height)
 	}
@@ -185,34 +176,23 @@ func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error)
 		}
 		opt.FrameRate = folderRate
 	}
-	folder := opt.Codec == PNG
-
-	// Never write over an input.
-	if opt.StreamsFrom != "" {
-		if _, err := statInput("create: streams source", opt.StreamsFrom); err != nil {
-			return nil, err
-		}
-		if same, err := samePath(abs, opt.StreamsFrom); err != nil {
-			return nil, fmt.Errorf("video: %s: %w", op, err)
-		} else if same {
-			return nil, fmt.Errorf("video: %s: %w: it is also the input %q", op, ErrSameFile, opt.StreamsFrom)
-		}
+	// Never write over an input, a device or another writer's output.
+	if err := CheckOutput(path, opt); err != nil {
+		return nil, err
 	}
-	if err := checkExisting(abs, folder, opt.Overwrite); err != nil {
+	abs, err := filepath.Abs(path)
+	if err != nil {
 		return nil, fmt.Errorf("video: %s: %w", op, err)
 	}
+	kind, _ := outputKindOf(abs, opt.Codec)
+	folder := kind == kindFolder
 	dir := filepath.Dir(abs)
-	if st, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("video: %s: output folder: %w", op, err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("video: %s: %q is not a folder", op, dir)
-	}
 
-	w := &writer{ctx: ctx, path: abs, opt: opt, folder: folder, stderr: &tailBuffer{},
+	w := &writer{ctx: ctx, path: abs, opt: opt, kind: kind, folder: folder, stderr: &tailBuffer{},
 		width: opt.Width, height: opt.Height}
-	if folder {
+	if kind != kindVideo {
 		if opt.Rotation != 0 {
-			opt.Logger.Warn("video: a PNG folder cannot store rotation metadata; frames stay unrotated", "path", path, "rotation", opt.Rotation)
+			opt.Logger.Warn("video: a PNG output cannot store rotation metadata; frames stay unrotated", "path", path, "rotation", opt.Rotation)
 		}
 	} else {
 		if err := CheckTools(); err != nil {
@@ -227,10 +207,10 @@ func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error)
 
 	base := filepath.Base(abs)
 	if folder {
-		w.tmp, err = os.MkdirTemp(dir, "."+base+".tmp-*")
+		w.tmp, err = os.MkdirTemp(dir, tmpPattern(abs, ""))
 	} else {
 		var f *os.File
-		if f, err = os.CreateTemp(dir, "."+base+".tmp-*"+filepath.Ext(base)); err == nil {
+		if f, err = os.CreateTemp(dir, tmpPattern(abs, filepath.Ext(base))); err == nil {
 			w.tmp = f.Name()
 			err = f.Close()
 		}
@@ -241,7 +221,7 @@ func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error)
 		}
 		return nil, fmt.Errorf("video: %s: temporary output: %w", op, err)
 	}
-	if !folder && w.width > 0 {
+	if kind == kindVideo && w.width > 0 {
 		if err := w.start(); err != nil {
 			os.Remove(w.tmp)
 			return nil, err
@@ -268,39 +248,6 @@ func samePath(out, in string) (bool, error) {
 	a, err1 := os.Stat(out)
 	b, err2 := os.Stat(in)
 	return err1 == nil && err2 == nil && os.SameFile(a, b), nil
-}
-
-// checkExisting refuses an existing output unless overwrite, and never
-// replaces a folder by a file, a file by a folder, or a folder holding
-// anything but frames.
-func checkExisting(path string, folder, overwrite bool) error {
-	st, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !overwrite {
-		return fmt.Errorf("%w (%w); set Overwrite to replace it", ErrExists, fs.ErrExist)
-	}
-	switch {
-	case st.IsDir() && !folder:
-		return fmt.Errorf("%w: it is a folder, not replaced by a file", ErrExists)
-	case !st.IsDir() && folder:
-		return fmt.Errorf("%w: it is a file, not replaced by a frame folder", ErrExists)
-	case st.IsDir():
-		ents, err := os.ReadDir(path)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			if !e.Type().IsRegular() || !isFrameFile(e.Name()) {
-				return fmt.Errorf("%w: the folder holds %q, not only frames; not replaced", ErrExists, e.Name())
-			}
-		}
-	}
-	return nil
 }
 
 // planStreams returns the -map arguments copying the source's audio and
@@ -373,7 +320,8 @@ type writer struct {
 	ctx       context.Context
 	path, tmp string
 	opt       WriterOptions
-	folder    bool
+	kind      outputKind
+	folder    bool // kind == kindFolder
 	width     int
 	height    int
 
@@ -390,12 +338,26 @@ type writer struct {
 	stopAfter func() bool
 }
 
-// yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding).
-func (w *writer) yuvFormat() string {
-	if w.width%2 == 0 && w.height%2 == 0 {
-		return "yuv420p"
+// deep reports whether the output keeps more than 8 bits a sample.
+func (w *writer) deep() bool {
+	switch w.opt.Codec {
+	case H265, VP9, FFV1:
+		return w.opt.BitDepth > 8
 	}
-	return "yuv444p"
+	return false
+}
+
+// yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding),
+// 10-bit for deep outputs.
+func (w *writer) yuvFormat() string {
+	f := "yuv444p"
+	if w.width%2 == 0 && w.height%2 == 0 {
+		f = "yuv420p"
+	}
+	if w.deep() {
+		f += "10le"
+	}
+	return f
 }
 
 // encodeArgs returns the output codec arguments.
@@ -424,6 +386,9 @@ func (w *writer) encodeArgs() []string {
 		a = append([]string{"-c:v", "libvpx-vp9", "-crf", crf(30), "-b:v", "0", "-row-mt", "1", "-pix_fmt", w.yuvFormat()}, color...)
 	case FFV1:
 		a = []string{"-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", "bgr0"}
+		if w.deep() {
+			a[len(a)-1] = "gbrp16le"
+		}
 	}
 	if (ct == ctMP4 || ct == ctMOV) && w.opt.Rotation == 0 { // else the remux does it
 		a = append(a, "-movflags", "+faststart")
@@ -434,8 +399,12 @@ func (w *writer) encodeArgs() []string {
 // start launches ffmpeg once the frame size is known. Called with mu held
 // (or before the writer is shared).
 func (w *writer) start() error {
+	pipeFmt := "rgb24"
+	if w.deep() {
+		pipeFmt = "rgb48le"
+	}
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-		"-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", w.width, w.height),
+		"-f", "rawvideo", "-pix_fmt", pipeFmt, "-s", fmt.Sprintf("%dx%d", w.width, w.height),
 		"-r", w.opt.FrameRate.String()}
 	args = append(args, "-i", "pipe:0")
 	if w.opt.StreamsFrom != "" {
@@ -474,9 +443,16 @@ func (w *writer) Write(m *frame.Image) error {
 	if m == nil || m.W <= 0 || m.H <= 0 || len(m.Pix) < m.W*m.H*3 {
 		return fmt.Errorf("video: %s: %w: empty or malformed frame", op, ErrFrameSize)
 	}
+	if i := nonFinite(m); i >= 0 {
+		return w.failLocked(fmt.Errorf("video: %s: frame %d: %w: sample %d is %v (the model or the input produced NaN or infinite values; a model file with broken weights does this)",
+			op, w.n+1, ErrInvalidData, i, m.Pix[i]))
+	}
+	if w.kind == kindImage && w.n > 0 {
+		return w.failLocked(fmt.Errorf("video: %s: %w: a .png output holds one frame; write several to a folder (a name without extension)", op, ErrUnsupported))
+	}
 	if w.width == 0 {
 		w.width, w.height = m.W, m.H
-		if !w.folder {
+		if w.kind == kindVideo {
 			if err := w.start(); err != nil {
 				return w.failLocked(err)
 			}
@@ -486,14 +462,22 @@ func (w *writer) Write(m *frame.Image) error {
 		return fmt.Errorf("video: %s: %w: frame %d is %dx%d, the video is %dx%d",
 			op, ErrFrameSize, w.n+1, m.W, m.H, w.width, w.height)
 	}
-	if w.folder {
-		if err := frame.SavePNG(filepath.Join(w.tmp, fmt.Sprintf("%06d.png", w.n+1)), m); err != nil {
+	if w.kind != kindVideo {
+		name := w.tmp
+		if w.folder {
+			name = filepath.Join(w.tmp, fmt.Sprintf("%06d.png", w.n+1))
+		}
+		if err := frame.SavePNG(name, m); err != nil {
 			return w.failLocked(fmt.Errorf("video: %s: frame %d: %w", op, w.n+1, err))
 		}
 		w.n++
 		return nil
 	}
-	w.buf = m.ToRGB24(w.buf)
+	if w.deep() {
+		w.buf = toRGB48(m, w.buf)
+	} else {
+		w.buf = m.ToRGB24(w.buf)
+	}
 	if _, err := w.in.Write(w.buf); err != nil {
 		// ffmpeg died: its stderr says why.
 		_ = w.in.Close()
@@ -550,13 +534,18 @@ func (w *writer) Close() error {
 	if w.n == 0 {
 		return w.failLocked(fmt.Errorf("video: %s: %w: no frame was written", op, ErrNoFrames))
 	}
-	if !w.folder {
+	if w.kind == kindVideo {
 		_ = w.in.Close()
 		if err := w.cmd.Wait(); err != nil {
 			if e := ctxErr(w.ctx, op); e != nil {
 				return w.failLocked(e)
 			}
 			return w.failLocked(fmt.Errorf("video: %s: ffmpeg failed after %d frames: %w%s", op, w.n, err, w.stderr.suffix("ffmpeg")))
+		}
+		// ffmpeg 5.1 exits 0 when writing the trailer fails (a full
+		// disk): its messages are a failure all the same.
+		if s := writeFailure(w.stderr); s != "" {
+			return w.failLocked(fmt.Errorf("video: %s: ffmpeg could not write the output (%s) after %d frames%s", op, s, w.n, w.stderr.suffix("ffmpeg")))
 		}
 		if w.opt.Rotation != 0 {
 			if err := w.remuxRotation(); err != nil {
@@ -566,6 +555,12 @@ func (w *writer) Close() error {
 				return w.failLocked(fmt.Errorf("video: %s: store rotation: %w", op, err))
 			}
 		}
+	}
+	if err := w.verify(); err != nil {
+		if e := ctxErr(w.ctx, op); e != nil {
+			return w.failLocked(e)
+		}
+		return w.failLocked(fmt.Errorf("video: %s: %w; the output was not written", op, err))
 	}
 	if err := w.commit(); err != nil {
 		return w.failLocked(fmt.Errorf("video: %s: %w", op, err))
@@ -584,7 +579,7 @@ func (w *writer) remuxRotation() error {
 	}
 	ct := containerOf(w.path)
 	in, out := rotationArgs(major, ct, w.opt.Rotation)
-	f, err := os.CreateTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".tmp-*"+filepath.Ext(w.path))
+	f, err := os.CreateTemp(filepath.Dir(w.path), tmpPattern(w.path, filepath.Ext(w.path)))
 	if err != nil {
 		return err
 	}
@@ -605,9 +600,37 @@ func (w *writer) remuxRotation() error {
 		os.Remove(tmp2)
 		return fmt.Errorf("ffmpeg remux: %w%s", err, stderr.suffix("ffmpeg"))
 	}
+	if s := writeFailure(stderr); s != "" {
+		os.Remove(tmp2)
+		return fmt.Errorf("ffmpeg remux could not write the output (%s)%s", s, stderr.suffix("ffmpeg"))
+	}
 	os.Remove(w.tmp)
 	w.tmp = tmp2
 	return nil
+}
+
+// verify checks the finished temporary output before it replaces anything:
+// a video decodes to exactly the frames written, a folder holds them all,
+// an image decodes at its size.
+func (w *writer) verify() error {
+	switch w.kind {
+	case kindFolder:
+		return verifyFolder(w.tmp, w.n)
+	case kindImage:
+		return verifyImage(w.tmp, w.width, w.height)
+	}
+	return verifyVideo(w.ctx, w.tmp, w.n)
+}
+
+// nonFinite returns the index of the first NaN or infinite sample of m, or
+// -1.
+func nonFinite(m *frame.Image) int {
+	for i, v := range m.Pix {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1
 }
 
 // commit renames the finished temporary output into place.

@@ -9,11 +9,13 @@
 // other metadata entry as given. Tensors are stored as little-endian F32,
 // sorted by name, so any safetensors reader can open the file.
 //
-// Reading and writing go through github.com/nlpodyssey/safetensors. Load reads
-// the whole file into memory (the library parses a byte slice) and checks the
-// header itself first, so damaged files give specific errors: missing file,
-// not a safetensors file, truncated data, bad header JSON or a safetensors
-// file that is not a pssr weights file.
+// Writing goes through github.com/nlpodyssey/safetensors. Load reads and
+// checks the 8-byte header length and the JSON header first (ReadHeader
+// stops there), then reads the tensors one at a time, so damaged or
+// hostile files give specific errors early and without being read whole:
+// missing file, not a regular file, not a safetensors file, truncated
+// data, bad header JSON or a safetensors file that is not a pssr weights
+// file.
 package weights
 
 import (
@@ -22,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -312,61 +315,115 @@ func Save(path string, f *File) (err error) {
 	return nil
 }
 
-// Load reads a weights file written by Save, or any safetensors file whose
-// metadata has a "pssr.config" entry. F32, BF16 and F16 tensors are converted
-// to float32; Tensor.DType keeps the dtype found in the file.
-func Load(path string) (*File, error) {
-	buf, err := os.ReadFile(path)
-	if err != nil {
-		// The path is already in the message: keep only the cause, e.g.
-		// "no such file or directory" (still matching fs.ErrNotExist).
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("weights: load %s: %w", path, err)
-	}
-	f, err := decode(buf)
-	if err != nil {
-		return nil, fmt.Errorf("weights: load %s: %w", path, err)
-	}
-	return f, nil
+// Header is what the JSON header of a weights file says, read without the
+// tensor data: enough to check a file against a model before reading or
+// building anything.
+type Header struct {
+	// Format, Config and Metadata are as in File.
+	Format   string
+	Config   json.RawMessage
+	Metadata map[string]string
+	// Tensors lists every tensor's name and shape, sorted by name.
+	Tensors []Spec
+	// DTypes holds each tensor's dtype by name ("F32", "BF16", ...).
+	DTypes map[string]string
+
+	infos map[string]safetensors.TensorInfo // offsets, for Load
+	base  int64                             // where the tensor data starts
 }
 
-// decode parses a whole safetensors file held in buf.
-func decode(buf []byte) (*File, error) {
-	hdr, err := checkLayout(buf)
+// ReadHeader reads and checks the 8-byte header length and the JSON header
+// of a weights file, and nothing more: the length must fit the file and
+// maxHeaderLen, and the tensors' data offsets must tile the rest of the
+// file exactly. A path that is not a regular file (/dev/zero, a FIFO) is
+// refused before any read.
+func ReadHeader(path string) (*Header, error) {
+	f, size, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := safetensors.Deserialize(buf)
+	defer f.Close()
+	h, err := readHeader(f, size)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
+		return nil, fmt.Errorf("weights: load %s: %w", path, err)
 	}
-	meta := hdr.Metadata()
-	config, ok := meta[ConfigKey]
-	if !ok {
-		return nil, fmt.Errorf("%w: a safetensors file, but its __metadata__ has no %q entry (not written by pssr?)", ErrNoConfig, ConfigKey)
+	return h, nil
+}
+
+// Load reads a weights file written by Save, or any safetensors file whose
+// metadata has a "pssr.config" entry. F32, BF16 and F16 tensors are converted
+// to float32; Tensor.DType keeps the dtype found in the file. The header is
+// read and checked first (see ReadHeader); then the tensors are read one at
+// a time, so memory holds the float32 values and one tensor's bytes, and a
+// file that is not a weights file (a video, /dev/zero) fails without being
+// read.
+func Load(path string) (*File, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
 	}
-	if !json.Valid([]byte(config)) {
-		return nil, fmt.Errorf("%w: %q is not valid JSON", ErrBadHeader, ConfigKey)
+	defer f.Close()
+	file, err := load(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("weights: load %s: %w", path, err)
 	}
-	f := &File{
-		Format:   meta[FormatKey],
-		Config:   json.RawMessage(config),
-		Metadata: make(map[string]string, len(meta)),
-	}
-	for k, v := range meta {
-		if k != ConfigKey && k != FormatKey {
-			f.Metadata[k] = v
+	return file, nil
+}
+
+// openRegular opens path for reading after checking that it is a regular
+// file, and returns its size.
+func openRegular(path string) (*os.File, int64, error) {
+	// The path is already in the messages: keep only the cause, e.g. "no
+	// such file or directory" (still matching fs.ErrNotExist).
+	cause := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
 		}
+		return err
 	}
-	names := st.Names()
-	slices.Sort(names)
-	f.Tensors = make([]Tensor, 0, len(names))
-	for _, name := range names {
-		view, _ := st.Tensor(name)
-		t, err := toTensor(name, view)
+	// Stat before opening: opening a FIFO would block.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("weights: load %s: %w", path, cause(err))
+	}
+	if !st.Mode().IsRegular() {
+		what := "a folder"
+		if !st.IsDir() {
+			what = "a device, FIFO or other special file"
+		}
+		return nil, 0, fmt.Errorf("weights: load %s: %w: it is %s, not a regular file", path, ErrNotSafetensors, what)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("weights: load %s: %w", path, cause(err))
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("weights: load %s: %w: it changed while being opened", path, ErrNotSafetensors)
+	}
+	return f, st.Size(), nil
+}
+
+// load reads a whole weights file of the given size from r.
+func load(r io.ReaderAt, size int64) (*File, error) {
+	h, err := readHeader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Format: h.Format, Config: h.Config, Metadata: h.Metadata, Tensors: make([]Tensor, 0, len(h.Tensors))}
+	var buf []byte
+	for _, s := range h.Tensors {
+		info := h.infos[s.Name]
+		n := info.DataOffsets[1] - info.DataOffsets[0]
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := r.ReadAt(buf, h.base+int64(info.DataOffsets[0])); err != nil {
+			return nil, fmt.Errorf("%w: tensor %q: %w", ErrTruncated, s.Name, err)
+		}
+		t, err := toTensor(s.Name, info.DType, s.Shape, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -375,67 +432,135 @@ func decode(buf []byte) (*File, error) {
 	return f, nil
 }
 
-// checkLayout checks the length prefix, the header JSON and the data length
-// before the library validates the file, to report what exactly is wrong. It
-// returns the parsed header.
-func checkLayout(buf []byte) (safetensors.Metadata, error) {
-	var hdr safetensors.Metadata
-	if len(buf) < 8 {
-		return hdr, fmt.Errorf("%w: only %d bytes, shorter than the 8-byte header length", ErrNotSafetensors, len(buf))
+// readHeader reads the length prefix and the JSON header from r, a file of
+// the given size, and checks the header against the file: plausible length,
+// valid JSON, tensor data that exactly fills the rest, a pssr.config entry.
+func readHeader(r io.ReaderAt, size int64) (*Header, error) {
+	if size < 8 {
+		return nil, fmt.Errorf("%w: only %d bytes, shorter than the 8-byte header length", ErrNotSafetensors, size)
 	}
-	n := binary.LittleEndian.Uint64(buf)
+	var prefix [8]byte
+	if _, err := r.ReadAt(prefix[:], 0); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
+	n := binary.LittleEndian.Uint64(prefix[:])
 	if n < 2 || n > maxHeaderLen {
-		return hdr, fmt.Errorf("%w: header length %d is implausible", ErrNotSafetensors, n)
+		return nil, fmt.Errorf("%w: header length %d is implausible", ErrNotSafetensors, n)
 	}
-	if n > uint64(len(buf)-8) {
-		return hdr, fmt.Errorf("%w: header length %d runs past the end of the %d-byte file", ErrTruncated, n, len(buf))
+	if n > uint64(size-8) {
+		return nil, fmt.Errorf("%w: header length %d runs past the end of the %d-byte file", ErrTruncated, n, size)
 	}
-	header := buf[8 : 8+n]
+	header := make([]byte, n)
+	if _, err := r.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
 	if header[0] != '{' {
-		return hdr, fmt.Errorf("%w: header does not start with '{'", ErrNotSafetensors)
+		return nil, fmt.Errorf("%w: header does not start with '{'", ErrNotSafetensors)
 	}
+	var hdr safetensors.Metadata
 	if err := json.Unmarshal(header, &hdr); err != nil {
-		return hdr, fmt.Errorf("%w: %w", ErrBadHeader, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
 	}
+	h := &Header{DTypes: map[string]string{}, infos: map[string]safetensors.TensorInfo{}, base: 8 + int64(n)}
+	// The data offsets must tile the data area from 0 with no gap or
+	// overlap, and each tensor's bytes must match its shape and dtype.
+	infos := hdr.Tensors()
+	names := make([]string, 0, len(infos))
+	for name := range infos {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		oa, ob := infos[a].DataOffsets, infos[b].DataOffsets
+		if oa[0] != ob[0] {
+			return cmpUint(oa[0], ob[0])
+		}
+		if oa[1] != ob[1] {
+			return cmpUint(oa[1], ob[1])
+		}
+		return strings.Compare(a, b)
+	})
 	var end uint64
-	for _, info := range hdr.Tensors() {
-		end = max(end, info.DataOffsets[1])
+	for _, name := range names {
+		info := infos[name]
+		s, e := info.DataOffsets[0], info.DataOffsets[1]
+		if s != end || e < s {
+			return nil, fmt.Errorf("%w: tensor %q: data offsets [%d, %d] do not follow the previous tensor's end %d", ErrBadHeader, name, s, e, end)
+		}
+		end = e
+		shape := make([]int, len(info.Shape))
+		elems := uint64(1)
+		for i, d := range info.Shape {
+			if d > math.MaxInt32 {
+				return nil, fmt.Errorf("%w: tensor %q: dimension %d too large", ErrBadHeader, name, d)
+			}
+			shape[i] = int(d)
+			if d != 0 && elems > math.MaxInt64/d {
+				return nil, fmt.Errorf("%w: tensor %q: shape %v too large", ErrBadHeader, name, info.Shape)
+			}
+			elems *= d
+		}
+		if sz := info.DType.Size(); sz == 0 || elems > math.MaxInt64/sz || elems*sz != e-s {
+			return nil, fmt.Errorf("%w: tensor %q: %d data bytes for shape %v of %s", ErrBadHeader, name, e-s, info.Shape, info.DType)
+		}
+		h.Tensors = append(h.Tensors, Spec{Name: name, Shape: shape})
+		h.DTypes[name] = info.DType.String()
+		h.infos[name] = *info
 	}
-	have := uint64(len(buf)) - 8 - n
+	have := uint64(size) - 8 - n
 	switch {
 	case end > have:
-		return hdr, fmt.Errorf("%w: tensor data needs %d bytes after the header, file has %d", ErrTruncated, end, have)
+		return nil, fmt.Errorf("%w: tensor data needs %d bytes after the header, file has %d", ErrTruncated, end, have)
 	case end < have:
-		return hdr, fmt.Errorf("%w: %d bytes after the end of the tensor data", ErrBadHeader, have-end)
+		return nil, fmt.Errorf("%w: %d bytes after the end of the tensor data", ErrBadHeader, have-end)
 	}
-	return hdr, nil
+	slices.SortFunc(h.Tensors, func(a, b Spec) int { return strings.Compare(a.Name, b.Name) })
+	meta := hdr.Metadata()
+	config, ok := meta[ConfigKey]
+	if !ok {
+		return nil, fmt.Errorf("%w: a safetensors file, but its __metadata__ has no %q entry (not written by pssr?)", ErrNoConfig, ConfigKey)
+	}
+	if !json.Valid([]byte(config)) {
+		return nil, fmt.Errorf("%w: %q is not valid JSON", ErrBadHeader, ConfigKey)
+	}
+	h.Format = meta[FormatKey]
+	h.Config = json.RawMessage(config)
+	h.Metadata = make(map[string]string, len(meta))
+	for k, v := range meta {
+		if k != ConfigKey && k != FormatKey {
+			h.Metadata[k] = v
+		}
+	}
+	return h, nil
 }
 
-// toTensor converts a tensor view to float32 values.
-func toTensor(name string, v safetensors.TensorView) (Tensor, error) {
-	t := Tensor{Name: name, DType: v.DType().String(), Shape: make([]int, len(v.Shape()))}
-	for i, d := range v.Shape() {
-		if d > math.MaxInt32 {
-			return Tensor{}, fmt.Errorf("%w: tensor %q: dimension %d too large", ErrBadHeader, name, d)
-		}
-		t.Shape[i] = int(d)
+func cmpUint(a, b uint64) int {
+	if a < b {
+		return -1
 	}
-	n, ok := numElements(t.Shape)
+	return 1
+}
+
+// toTensor converts a tensor's little-endian bytes (len(b) matches shape
+// and dtype, checked by readHeader) to float32 values.
+func toTensor(name string, dtype safetensors.DType, shape []int, b []byte) (Tensor, error) {
+	t := Tensor{Name: name, DType: dtype.String(), Shape: shape}
+	n, ok := numElements(shape)
 	if !ok {
-		return Tensor{}, fmt.Errorf("%w: tensor %q: shape %v too large", ErrBadHeader, name, t.Shape)
+		return Tensor{}, fmt.Errorf("%w: tensor %q: shape %v too large", ErrBadHeader, name, shape)
 	}
-	b := v.Data()
-	t.Data = make([]float32, n)
-	switch v.DType() {
+	switch dtype {
 	case safetensors.F32:
+		t.Data = make([]float32, n)
 		for i := range t.Data {
 			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case safetensors.BF16:
+		t.Data = make([]float32, n)
 		for i := range t.Data {
 			t.Data[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
 		}
 	case safetensors.F16:
+		t.Data = make([]float32, n)
 		for i := range t.Data {
 			t.Data[i] = halfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}

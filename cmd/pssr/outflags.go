@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -87,8 +88,16 @@ func (o *outputFlags) validate() error {
 
 // check validates the flags and OUT before any work: OUT must be given,
 // must not be any of inputs (compared as cleaned absolute paths and with
-// os.SameFile, so links count) and must not exist unless --overwrite.
+// os.SameFile, so links count), must not exist unless --overwrite (and is
+// never a device, FIFO or link), must have an extension the codec can go
+// into and must not be written by another running pssr (video.CheckOutput).
 func (o *outputFlags) check(out string, inputs ...string) error {
+	return o.checkFrames(out, 0, inputs...)
+}
+
+// checkFrames is check once the number of frames to write is known (0 when
+// it is not): a single-image OUT (.png) takes one frame.
+func (o *outputFlags) checkFrames(out string, frames int, inputs ...string) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
@@ -98,10 +107,25 @@ func (o *outputFlags) check(out string, inputs ...string) error {
 	if err := checkNotInput(out, inputs...); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(out); err == nil && !o.overwrite {
+	if st, err := os.Lstat(out); err == nil && !o.overwrite && (st.IsDir() || st.Mode().IsRegular()) {
 		return fmt.Errorf("OUT %q already exists (use --overwrite to replace it)", out)
 	}
-	return nil
+	err := video.CheckOutput(out, video.WriterOptions{Codec: o.outputCodec(out), CRF: o.crf, Overwrite: o.overwrite, Frames: frames})
+	return o.explain(err)
+}
+
+// explain adds the flag to change to an output error of the video
+// package.
+func (o *outputFlags) explain(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, video.ErrExists) && !o.overwrite && errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%w (use --overwrite to replace it)", err)
+	case errors.Is(err, video.ErrUnsupported):
+		return fmt.Errorf("%w (choose another --codec or OUT extension)", err)
+	}
+	return err
 }
 
 // create checks OUT against in (see check) and starts the output video:
@@ -112,7 +136,7 @@ func (o *outputFlags) check(out string, inputs ...string) error {
 // error (defer w.Abort() right away, it does nothing after a successful
 // Close). Cancelling ctx removes the temporary file too.
 func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w, h int, log *slog.Logger) (video.Writer, error) {
-	if err := o.check(out, in.Path); err != nil {
+	if err := o.checkFrames(out, in.Frames, in.Path); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -135,22 +159,33 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 		FrameRate: in.FrameRate,
 		Rotation:  in.Rotation,
 		Overwrite: o.overwrite,
+		Frames:    in.Frames,
+		BitDepth:  in.BitDepth,
 		Logger:    log,
+	}
+	if in.BitDepth > 8 && codec != video.H265 && codec != video.VP9 && codec != video.FFV1 {
+		log.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9 or ffv1 to keep more)", in.BitDepth, codec))
 	}
 	if !in.Folder {
 		opt.StreamsFrom = in.Path
 	}
 	wr, err := video.Create(ctx, out, opt)
-	switch {
-	case err == nil:
-		return wr, nil
-	case errors.Is(err, video.ErrExists) && !o.overwrite:
-		return nil, fmt.Errorf("%w (use --overwrite to replace it)", err)
-	case errors.Is(err, video.ErrUnsupported):
-		return nil, fmt.Errorf("%w (choose another --codec or OUT extension)", err)
+	if err != nil {
+		return nil, o.explain(err)
 	}
-	return nil, err
+	return explainedWriter{wr, o}, nil
 }
+
+// explainedWriter is a video.Writer whose Close errors name the flag to
+// change: another run that finished OUT first makes Close fail with
+// video.ErrExists, which --overwrite allows.
+type explainedWriter struct {
+	video.Writer
+	o *outputFlags
+}
+
+// Close finishes the output (video.Writer.Close) and explains its error.
+func (w explainedWriter) Close() error { return w.o.explain(w.Writer.Close()) }
 
 // checkNotInput fails when out names the same file or folder as one of
 // inputs.

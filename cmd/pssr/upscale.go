@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/frame"
@@ -11,6 +12,7 @@ import (
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/progress"
 	"github.com/pssr/pssr/schedule"
+	"github.com/pssr/pssr/tiling"
 	"github.com/pssr/pssr/video"
 	"github.com/spf13/cobra"
 )
@@ -25,6 +27,8 @@ func newUpscaleCmd(a *app) *cobra.Command {
 		mode, fuse, deviceOps  string
 		draftSteps             int
 		draftTimesteps         []int
+		maxPixels              int
+		maxMemory              string
 	)
 	cmd := &cobra.Command{
 		Use:   "upscale IN OUT",
@@ -81,6 +85,15 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err != nil {
 				return fmt.Errorf("IN: %w", err)
 			}
+			if err := checkPixels(info, maxPixels); err != nil {
+				return err
+			}
+			if info.HasAlpha {
+				a.log.Warn("IN has an alpha channel (transparency); it is dropped: OUT is opaque RGB", "in", in, "pix_fmt", info.PixFmt)
+			}
+			if err := of.checkFrames(out, info.Frames, in); err != nil {
+				return err
+			}
 			if modelPath == "" {
 				if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
 					return err
@@ -90,14 +103,49 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			if err != nil {
 				return fmt.Errorf("--backend: %w", err)
 			}
-			defer be.Finalize()
+			// After an interrupt the abandoned load or run may still use
+			// the backend; the process exits without finalizing it.
+			abandoned := false
+			defer func() {
+				if !abandoned {
+					be.Finalize()
+				}
+			}()
 			if opt.OnDevice, err = parseDeviceOps(deviceOps, be); err != nil {
 				return err
 			}
 			if opt.OnDevice && !cmd.Flags().Changed("tile") {
 				opt.Tile = deviceTile
 			}
-			m, err := model.Load(be, modelPath)
+			// The config comes from the model file's header alone: a bad
+			// file, or a budget nothing fits, fails before the model loads.
+			cfg, err := model.ReadConfig(modelPath)
+			if err != nil {
+				return fmt.Errorf("--model: %w", err)
+			}
+			if !opt.OnDevice {
+				budget := defaultMemoryBudget()
+				if cmd.Flags().Changed("max-memory") {
+					if budget, err = parseBytes("--max-memory", maxMemory); err != nil {
+						return err
+					}
+				}
+				fitted, err := pipeline.FitMemory(cfg, opt, info.Width*opt.Scale, info.Height*opt.Scale, info.Frames, budget,
+					cmd.Flags().Changed("window-t"), cmd.Flags().Changed("tile"))
+				if err != nil {
+					return err
+				}
+				if fitted.WindowT != opt.WindowT || fitted.Tile != opt.Tile {
+					a.log.Info("smaller windows and tiles to fit the memory budget (--max-memory)",
+						"window_t", fitted.WindowT, "overlap_t", fitted.OverlapT, "tile", fitted.Tile, "tile_overlap", fitted.TileOverlap,
+						"budget", pipeline.FormatBytes(budget))
+				}
+				opt = fitted
+			}
+			m, abandoned, err := interruptible(ctx, func() (*model.Model, error) { return model.Load(be, modelPath) })
+			if abandoned {
+				return err
+			}
 			if err != nil {
 				return fmt.Errorf("--model: %w", err)
 			}
@@ -105,6 +153,8 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 			a.log.Info("upscale", "in", in, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 				"frames", info.Frames, "fps", info.FrameRate.String(), "scale", opt.Scale,
 				"mode", opt.Mode, "model", modelPath, "backend", desc)
+			var bar *progress.Bar // set below; the run reports windows computed to it
+			opt.OnComputed = func(frames int) { bar.Computed(frames) }
 			u, err := pipeline.New(m, opt)
 			if err != nil {
 				return err
@@ -119,21 +169,33 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 				return err
 			}
 			defer w.Abort()
-			bar := progress.New(a.stderr, info.Frames, "upscale", a.quiet)
+			bar = progress.New(a.stderr, info.Frames, "upscale", a.quiet)
 			defer bar.Finish()
-			n := 0
-			err = u.Run(ctx, r.Next, func(f *frame.Image) error {
-				n++
-				bar.Add(1)
-				return w.Write(f)
+			if spans, err := tiling.Windows(info.Frames, opt.WindowT, opt.OverlapT); err == nil {
+				work := 0
+				for _, s := range spans {
+					work += s.Len()
+				}
+				bar.SetWork(work)
+			}
+			var n atomic.Int64
+			_, abandoned, err = interruptible(ctx, func() (struct{}, error) {
+				return struct{}{}, u.Run(ctx, r.Next, func(f *frame.Image) error {
+					n.Add(1)
+					bar.Add(1)
+					return w.Write(f)
+				})
 			})
+			if abandoned {
+				return err
+			}
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
-				return fmt.Errorf("after %d frames: %w", n, err)
+				return fmt.Errorf("after %d frames: %w", n.Load(), err)
 			}
-			if n == 0 {
+			if n.Load() == 0 {
 				return fmt.Errorf("IN %q: %w", in, video.ErrNoFrames)
 			}
 			return w.Close()
@@ -156,6 +218,26 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
+	f.StringVar(&maxMemory, "max-memory", "", maxMemoryHelp)
+	f.IntVar(&maxPixels, "max-pixels", defaultMaxPixels, "refuse input frames with more than `N` pixels (width x height), before decoding them; 0 for no limit")
 	of.register(f)
 	return cmd
+}
+
+// defaultMaxPixels is the default --max-pixels: 4096x4096 input pixels.
+const defaultMaxPixels = 4096 * 4096
+
+// checkPixels refuses input frames above limit pixels (0: no limit) from
+// the probed size, before any frame is decoded, so a decompression bomb
+// (a tiny file declaring a huge image) fails with a clear error instead
+// of exhausting memory.
+func checkPixels(info *video.Info, limit int) error {
+	if limit < 0 {
+		return fmt.Errorf("--max-pixels %d: must be 0 (no limit) or positive", limit)
+	}
+	if limit > 0 && info.Width*info.Height > limit {
+		return fmt.Errorf("IN %q: frames of %dx%d are %d pixels, above --max-pixels %d (raise it to upscale them)",
+			info.Path, info.Width, info.Height, info.Width*info.Height, limit)
+	}
+	return nil
 }

@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pssr/pssr/model"
+)
+
+// TestEstimateMemory checks the estimate against peak RSS measured with
+// pssr-tiny on the pure-Go backend: it must be on the high side, but not
+// by more than half.
+func TestEstimateMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		outW, outH, frames    int
+		window, overlap, tile int
+		mode                  Mode
+		measured              int64
+	}{
+		// pssr upscale testdata/sample.mp4 --window-t 8 --overlap-t 0 --tile 256 --mode base
+		{"sample x4, 8-frame window, tile 256", 416, 240, 8, 8, 0, 256, ModeBase, 449 << 20},
+		// issue 11: 852x480 output, 30 frames, default windows and tiles
+		{"852x480, 30 frames", 852, 480, 30, 33, 16, 768, ModePSSR, 8 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.WindowT, opt.OverlapT, opt.Tile, opt.Mode = tc.window, tc.overlap, tc.tile, tc.mode
+			got := EstimateMemory(model.Tiny(), opt, tc.outW, tc.outH, tc.frames)
+			if got < tc.measured || got > tc.measured*3/2 {
+				t.Errorf("estimate %s, measured %s", FormatBytes(got), FormatBytes(tc.measured))
+			}
+		})
+	}
+	// The tile part does not grow with the frame: 16 times the pixels
+	// cost only the output side more.
+	opt := DefaultOptions()
+	opt.Tile = 256
+	small := EstimateMemory(model.Tiny(), opt, 640, 360, 0)
+	big := EstimateMemory(model.Tiny(), opt, 2560, 1440, 0)
+	if d, want := big-small, int64(opt.WindowT)*memPerOutPixel*(2560*1440-640*360); d != want {
+		t.Errorf("2560x1440 costs %d bytes more than 640x360, want %d", d, want)
+	}
+}
+
+// TestFitMemory checks that windows and then tiles shrink to fit a budget,
+// that sizes the user set are kept, and that a budget nothing fits is an
+// error naming --max-memory.
+func TestFitMemory(t *testing.T) {
+	cfg := model.Tiny()
+	def := DefaultOptions()
+	for _, tc := range []struct {
+		name                   string
+		outW, outH, frames     int
+		budget                 int64
+		fixedWindow, fixedTile bool
+		wantWindow, wantTile   int // 0: smaller than the default
+		wantErr                string
+	}{
+		{"no budget", 3840, 2160, 1000, 0, false, false, def.WindowT, def.Tile, ""},
+		{"fits", 640, 360, 100, 64 << 30, false, false, def.WindowT, def.Tile, ""},
+		{"short video fits", 3840, 2160, 2, 4 << 30, false, false, def.WindowT, def.Tile, ""},
+		{"window shrinks", 3328, 1920, 300, 4 << 30, false, false, 0, def.Tile, ""},
+		{"tile shrinks with a fixed window", 3328, 1920, 300, 12 << 30, true, false, def.WindowT, 0, ""},
+		{"both fixed", 3328, 1920, 300, 4 << 30, true, true, 0, 0, "--max-memory"},
+		{"nothing fits", 3328, 1920, 300, 300 << 20, false, false, 0, 0, "--max-memory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FitMemory(cfg, def, tc.outW, tc.outH, tc.frames, tc.budget, tc.fixedWindow, tc.fixedTile)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := got.Validate(); err != nil {
+				t.Fatalf("fitted options are invalid: %v", err)
+			}
+			if est := EstimateMemory(cfg, got, tc.outW, tc.outH, tc.frames); tc.budget > 0 && est > tc.budget {
+				t.Errorf("estimate %s above the budget %s", FormatBytes(est), FormatBytes(tc.budget))
+			}
+			check := func(what string, got, want, def int) {
+				if (want == 0 && got >= def) || (want != 0 && got != want) {
+					t.Errorf("%s %d, want %d (0: below %d)", what, got, want, def)
+				}
+			}
+			check("window", got.WindowT, tc.wantWindow, def.WindowT)
+			check("tile", got.Tile, tc.wantTile, def.Tile)
+		})
+	}
+}
