@@ -267,6 +267,14 @@ func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), e
 	return tiling.ProcessStreamScaled(ctx, next, u.UpscaleClip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
 }
 
+// RunResumable is Run with checkpoints (see tiling.ProcessStreamResumable):
+// r.AfterWindow sees the stream's state after every finished window, and
+// r.From continues a run from such a state; next must then yield the video
+// from its first frame, and emit receives the frames from r.From.Emitted on.
+func (u *Upscaler) RunResumable(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error, r tiling.Resumable) error {
+	return tiling.ProcessStreamResumable(ctx, next, u.UpscaleClip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale, r)
+}
+
 // restoreTile runs the networks on one tile of a clip: pad to the pixel
 // multiple, encode, sample, decode, fuse, crop back.
 func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame.Image, error) {
