@@ -115,6 +115,22 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 	if err := o.check(out, in.Path); err != nil {
 		return nil, err
 	}
+	opt := o.writerOptions(out, log)
+	opt.Width, opt.Height = w, h
+	opt.FrameRate, opt.Rotation = in.FrameRate, in.Rotation
+	if !in.Folder {
+		opt.StreamsFrom = in.Path
+	}
+	wr, err := video.Create(ctx, out, opt)
+	if err != nil {
+		return nil, o.explain(err)
+	}
+	return wr, nil
+}
+
+// writerOptions returns the codec, quality, overwrite and logger settings
+// of the flags for out (warning about a --crf that does nothing).
+func (o *outputFlags) writerOptions(out string, log *slog.Logger) video.WriterOptions {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -127,29 +143,18 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 			log.Warn("--crf 0 keeps the codec's default quality; use --codec ffv1 for lossless output", "codec", codec)
 		}
 	}
-	opt := video.WriterOptions{
-		Codec:     codec,
-		CRF:       o.crf,
-		Width:     w,
-		Height:    h,
-		FrameRate: in.FrameRate,
-		Rotation:  in.Rotation,
-		Overwrite: o.overwrite,
-		Logger:    log,
-	}
-	if !in.Folder {
-		opt.StreamsFrom = in.Path
-	}
-	wr, err := video.Create(ctx, out, opt)
+	return video.WriterOptions{Codec: codec, CRF: o.crf, Overwrite: o.overwrite, Logger: log}
+}
+
+// explain adds the flag to use to the errors of video.Create.
+func (o *outputFlags) explain(err error) error {
 	switch {
-	case err == nil:
-		return wr, nil
 	case errors.Is(err, video.ErrExists) && !o.overwrite:
-		return nil, fmt.Errorf("%w (use --overwrite to replace it)", err)
+		return fmt.Errorf("%w (use --overwrite to replace it)", err)
 	case errors.Is(err, video.ErrUnsupported):
-		return nil, fmt.Errorf("%w (choose another --codec or OUT extension)", err)
+		return fmt.Errorf("%w (choose another --codec or OUT extension)", err)
 	}
-	return nil, err
+	return err
 }
 
 // checkNotInput fails when out names the same file or folder as one of
