@@ -438,7 +438,11 @@ func (m *Manager) progress(id string, run *liveRun, done, total int) {
 	if !ok || j.State != Running {
 		return
 	}
-	j.FramesDone, j.FramesTotal = done, max(total, done)
+	// A resumed job replays its checkpointed frames first: frames_done
+	// never goes back.
+	j.FramesDone = max(j.FramesDone, done)
+	j.FramesTotal = max(total, j.FramesDone)
+	done = j.FramesDone
 	if el := time.Since(run.startAt).Seconds(); el > 0 && done > run.startDone {
 		j.FPS = float64(done-run.startDone) / el
 		j.ETA = float64(j.FramesTotal-done) / j.FPS

@@ -430,6 +430,7 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 	if err := s.checkLimits(info); err != nil {
 		return err
 	}
+	report(0, info.Frames)
 	modelPath := s.opt.Model
 	if modelPath == "" {
 		if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
@@ -441,7 +442,6 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 		return fmt.Errorf("model: %w", err)
 	}
 	log := s.log.With("job", j.ID)
-	report(0, info.Frames)
 	_, err = e.Run(ctx, upscale.Job{
 		In: p.Input, Out: out, Info: info,
 		Output:     video.WriterOptions{Codec: video.Codec(p.Settings.Codec), CRF: p.Settings.CRF, Logger: log},

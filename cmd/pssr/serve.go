@@ -83,7 +83,7 @@ paths.`,
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (loopback by default; port 0 picks a free one)")
 	f.StringVar(&o.data, "data", "", "`DIR` of the job database, uploads and results (required)")
-	f.StringVar(&o.token, "token", os.Getenv("PSSR_TOKEN"), "bearer token every API request must send (default $PSSR_TOKEN)")
+	f.StringVar(&o.token, "token", "", "bearer token every API request must send (default $PSSR_TOKEN)")
 	f.IntVar(&o.workers, "jobs", 1, "jobs that run at once")
 	f.StringVar(&o.modelPath, "model", "", "model `FILE` for every job (default: $PSSR_MODEL or the bundled model for each job's scale)")
 	f.StringVar(&o.backend, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
@@ -101,6 +101,9 @@ paths.`,
 func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 	if o.data == "" {
 		return errors.New("--data is required: the folder of the job database and files")
+	}
+	if !cmd.Flags().Changed("token") {
+		o.token = os.Getenv("PSSR_TOKEN")
 	}
 	if o.workers < 1 {
 		return fmt.Errorf("--jobs %d: want at least 1", o.workers)
