@@ -86,8 +86,10 @@ type Segment struct {
 
 // Manifest is the checkpoint's index, manifest.json.
 type Manifest struct {
+	// Format is the layout version (Format).
 	Format int `json:"format"`
-	Key    Key `json:"key"`
+	// Key is the work the checkpoint belongs to.
+	Key Key `json:"key"`
 	// FramesTotal is the input's frame count as probed (informative).
 	FramesTotal int `json:"frames_total"`
 	// Windows and Emitted are State.Window and State.Emitted of State.
@@ -97,8 +99,9 @@ type Manifest struct {
 	Segments []Segment `json:"segments"`
 	// State names the state file and its hash ("" before the first window).
 	State       string    `json:"state,omitempty"`
-	StateSHA256 string    `json:"state_sha256,omitempty"`
-	Updated     time.Time `json:"updated"`
+	StateSHA256 string `json:"state_sha256,omitempty"`
+	// Updated is the time of the last commit.
+	Updated time.Time `json:"updated"`
 }
 
 // DirFor returns the checkpoint folder of output path out.

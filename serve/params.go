@@ -11,7 +11,10 @@ import (
 )
 
 // Settings are a job's upscale options, as the form fields of POST /v1/jobs
-// name them (the flags of pssr upscale).
+// name them. Each field is the pssr upscale flag of its JSON name (scale,
+// mode, fuse, draft-steps, alpha, fc, order, border, window-t, overlap-t,
+// tile, tile-overlap, codec, crf) and takes the same values, except that
+// codec is h264 (the default), h265, vp9 or ffv1.
 type Settings struct {
 	Scale       int     `json:"scale"`
 	Mode        string  `json:"mode"`

@@ -67,11 +67,12 @@ type Options struct {
 	Defaults pipeline.Options
 	// MaxUpload is the largest request body in bytes.
 	MaxUpload int64
-	// MaxSide is the largest input frame side in pixels, MaxDuration the
-	// longest input, MaxFrames the most input frames (0: no limit).
-	MaxSide     int
+	// MaxSide is the largest input frame side in pixels (0: no limit).
+	MaxSide int
+	// MaxDuration is the longest input (0: no limit).
 	MaxDuration time.Duration
-	MaxFrames   int
+	// MaxFrames is the most input frames (0: no limit).
+	MaxFrames int
 	// AllowRoots are the folders whose files may be submitted by path=
 	// (none: path= is refused).
 	AllowRoots []string

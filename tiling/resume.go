@@ -35,7 +35,9 @@ type State struct {
 // Pending is one frame's partial cross-fade: the sum of weight·output over
 // the finished windows that cover it, and the sum of those weights.
 type Pending struct {
-	Sum  *frame.Image
+	// Sum is the sum of weight·output (not normalised).
+	Sum *frame.Image
+	// WSum is the sum of the weights.
 	WSum float64
 }
 
