@@ -98,7 +98,7 @@ type Manifest struct {
 	// Segments hold frames [0, Emitted) in order.
 	Segments []Segment `json:"segments"`
 	// State names the state file and its hash ("" before the first window).
-	State       string    `json:"state,omitempty"`
+	State       string `json:"state,omitempty"`
 	StateSHA256 string `json:"state_sha256,omitempty"`
 	// Updated is the time of the last commit.
 	Updated time.Time `json:"updated"`
