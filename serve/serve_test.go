@@ -42,14 +42,30 @@ func needFFmpeg(t *testing.T) {
 	}
 }
 
-// testModel is the fixture model shared by the tests of this package.
-var testModel = sync.OnceValue(func() string {
-	dir, err := os.MkdirTemp("", "pssr-serve-model-")
-	if err != nil {
-		panic(err)
+// shared is a folder for what several tests reuse, removed after the tests.
+var shared string
+
+func TestMain(m *testing.M) {
+	var err error
+	if shared, err = os.MkdirTemp("", "pssr-serve-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return fixture.Model(&testing.T{}, dir, true)
-})
+	code := m.Run()
+	os.RemoveAll(shared)
+	os.Exit(code)
+}
+
+var (
+	modelOnce sync.Once
+	modelPath string
+)
+
+// testModel is the fixture model shared by the tests of this package.
+func testModel(t *testing.T) string {
+	modelOnce.Do(func() { modelPath = fixture.Model(t, shared, true) })
+	return modelPath
+}
 
 // server is a running test server.
 type server struct {
@@ -69,7 +85,7 @@ func startServer(t *testing.T, opt Options) *server {
 		opt.Backend = testbackend.New(t)
 	}
 	if opt.Model == "" {
-		opt.Model = testModel()
+		opt.Model = testModel(t)
 	}
 	if opt.Defaults.Scale == 0 {
 		opt.Defaults = pipeline.DefaultOptions()
@@ -257,10 +273,26 @@ func sameVideo(t *testing.T, a, b string) {
 	}
 }
 
-// reference upscales in the way `pssr upscale IN OUT --scale 2 --codec ffv1
-// --window-t 3 --overlap-t 1` does (the same package and options) and
-// returns the output's path.
-func reference(t *testing.T, in string) string {
+var (
+	refOnce sync.Once
+	refPath string
+)
+
+// reference upscales the sample in the way `pssr upscale IN OUT --scale 2
+// --codec ffv1 --window-t 3 --overlap-t 1` does (the same package and
+// options), once for the tests that compare against it, and returns the
+// output's path.
+func reference(t *testing.T) string {
+	t.Helper()
+	refOnce.Do(func() { refPath = makeReference(t, sampleClip) })
+	if refPath == "" {
+		t.Fatal("the reference run failed")
+	}
+	return refPath
+}
+
+// makeReference upscales in as reference describes.
+func makeReference(t *testing.T, in string) string {
 	t.Helper()
 	opt := pipeline.DefaultOptions()
 	c := upscale.DefaultChoices()
@@ -268,13 +300,15 @@ func reference(t *testing.T, in string) string {
 	if err := c.Apply(&opt); err != nil {
 		t.Fatal(err)
 	}
-	e, err := upscale.NewEngine(testbackend.New(t), testModel(), opt)
+	e, err := upscale.NewEngine(testbackend.New(t), testModel(t), opt)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return ""
 	}
-	out := filepath.Join(t.TempDir(), "ref.mkv")
+	out := filepath.Join(shared, "ref.mkv")
 	if _, err := e.Run(t.Context(), upscale.Job{In: in, Out: out, Output: video.WriterOptions{Codec: video.FFV1}}); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return ""
 	}
 	return out
 }
@@ -343,7 +377,7 @@ func TestAPISubmitPollDownload(t *testing.T) {
 		t.Errorf("GET /v1/jobs: %d %s (want the job, and no server path)", code, data)
 	}
 	got := download(t, s, id, t.TempDir(), "got.mkv")
-	sameVideo(t, reference(t, sampleClip), got)
+	sameVideo(t, reference(t), got)
 
 	// The page's preview frames.
 	for _, which := range []string{"before", "after"} {
@@ -625,5 +659,5 @@ func TestGracefulShutdownResumes(t *testing.T) {
 	if v.Runs != 2 {
 		t.Errorf("the job ran %d times, want 2 (started, resumed)", v.Runs)
 	}
-	sameVideo(t, reference(t, sampleClip), download(t, s2, id, t.TempDir(), "got.mkv"))
+	sameVideo(t, reference(t), download(t, s2, id, t.TempDir(), "got.mkv"))
 }
