@@ -145,6 +145,9 @@ func Open(path string, opt Options) (*Manager, error) {
 		opt.Logger = slog.Default()
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("jobs: database %s is locked: is another pssr serve using this --data folder? (%w)", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jobs: database %s: %w", path, err)
 	}

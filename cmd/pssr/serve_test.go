@@ -163,3 +163,16 @@ func TestServeCrashResume(t *testing.T) {
 		t.Errorf("exit status %d after SIGTERM, want 0: %s", code, srv2.stderr.String())
 	}
 }
+
+// TestServeErrors checks the flag errors of pssr serve and that a second
+// server on the same --data is refused while the first runs.
+func TestServeErrors(t *testing.T) {
+	needFFmpeg(t)
+	data := t.TempDir()
+	cliFails(t, []string{"serve"}, []string{"--data is required"})
+	cliFails(t, []string{"serve", "--data", data, "--jobs", "0"}, []string{"--jobs 0"})
+	cliFails(t, []string{"serve", "--data", data, "--addr", "nonsense"}, []string{"--addr"})
+	modelPath, _ := active(t)
+	startServe(t, "--data", data, "--model", modelPath)
+	cliFails(t, []string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--model", modelPath}, []string{"another pssr serve"})
+}
