@@ -309,19 +309,32 @@ func (u *Upscaler) Restore(ctx context.Context, up []*frame.Image) ([]*frame.Ima
 // end), emit receives the upscaled frames in order. Memory is bounded by the
 // window and tile sizes, not by the length of the video.
 func (u *Upscaler) Run(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error) error {
-	// Windows of low-quality frames; UpscaleClip picks the device or the
-	// host path per window.
-	clip := u.UpscaleClip
-	if on := u.opt.OnComputed; on != nil {
-		clip = func(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
-			out, err := u.UpscaleClip(ctx, lq)
-			if err == nil {
-				on(len(lq))
-			}
-			return out, err
-		}
+	return tiling.ProcessStreamScaled(ctx, next, u.clipFunc(), emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
+}
+
+// clipFunc is the window function of Run and RunResumable: UpscaleClip
+// (which picks the device or the host path per window), reporting each
+// computed window to Options.OnComputed.
+func (u *Upscaler) clipFunc() func(context.Context, []*frame.Image) ([]*frame.Image, error) {
+	on := u.opt.OnComputed
+	if on == nil {
+		return u.UpscaleClip
 	}
-	return tiling.ProcessStreamScaled(ctx, next, clip, emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale)
+	return func(ctx context.Context, lq []*frame.Image) ([]*frame.Image, error) {
+		out, err := u.UpscaleClip(ctx, lq)
+		if err == nil {
+			on(len(lq))
+		}
+		return out, err
+	}
+}
+
+// RunResumable is Run with checkpoints (see tiling.ProcessStreamResumable):
+// r.AfterWindow sees the stream's state after every finished window, and
+// r.From continues a run from such a state; next must then yield the video
+// from its first frame, and emit receives the frames from r.From.Emitted on.
+func (u *Upscaler) RunResumable(ctx context.Context, next func() (*frame.Image, error), emit func(*frame.Image) error, r tiling.Resumable) error {
+	return tiling.ProcessStreamResumable(ctx, next, u.clipFunc(), emit, u.opt.WindowT, u.opt.OverlapT, u.opt.Scale, r)
 }
 
 // restoreTile runs the networks on one tile of a clip: pad to the pixel

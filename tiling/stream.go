@@ -163,26 +163,25 @@ func ProcessStream(ctx context.Context, next func() (*frame.Image, error), fn Cl
 // frames are scale times the size of its input frames in both directions
 // (an upscaler that takes the low-quality frames themselves).
 func ProcessStreamScaled(ctx context.Context, next func() (*frame.Image, error), fn ClipFunc, emit func(*frame.Image) error, size, overlap, scale int) error {
-	if err := checkWindow(size, overlap); err != nil {
-		return fmt.Errorf("tiling: ProcessStream: %w", err)
-	}
-	if scale < 1 {
-		return fmt.Errorf("tiling: ProcessStream: scale %d must be at least 1", scale)
-	}
-	s := &stream{ctx: ctx, scale: scale, next: next, fn: fn, emit: emit}
-	if err := s.run(size, overlap); err != nil {
-		return fmt.Errorf("tiling: ProcessStream: %w", err)
-	}
-	return nil
+	return ProcessStreamResumable(ctx, next, fn, emit, size, overlap, scale, Resumable{})
 }
 
-// run is ProcessStream after argument checks.
-func (s *stream) run(size, overlap int) error {
+// run is ProcessStream after argument checks, started from r.From when set
+// and reporting each finished window to r.AfterWindow.
+func (s *stream) run(size, overlap int, r Resumable) error {
 	var (
 		prev, cur *Span          // the last two windows decided
-		curOut    []*frame.Image // fn's output for cur
+		curOut    []*frame.Image // fn's output for cur; nil when cur is already folded (resumed)
 	)
-	for start := 0; ; start += size - overlap {
+	first := 0
+	if r.From != nil {
+		restored, err := s.restore(r.From)
+		if err != nil {
+			return err
+		}
+		cur, first = &restored, r.From.Window*(size-overlap)
+	}
+	for start := first; ; start += size - overlap {
 		// Frame start+size exists exactly when the window at start is
 		// not the last one.
 		if err := s.read(start + size); err != nil {
@@ -198,13 +197,18 @@ func (s *stream) run(size, overlap int) error {
 			}
 			win, last = Span{max(0, n-size), n}, true
 		}
-		if cur != nil {
+		if cur != nil && curOut != nil {
 			s.fold(prev, cur, &win, curOut)
 		}
 		if err := s.flush(win.Start); err != nil {
 			return err
 		}
 		s.dropInput(win.Start)
+		if cur != nil && curOut != nil && r.AfterWindow != nil {
+			if err := r.AfterWindow(s.state(start/(size-overlap), *cur)); err != nil {
+				return fmt.Errorf("after window [%d, %d): %w", cur.Start, cur.End, err)
+			}
+		}
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}

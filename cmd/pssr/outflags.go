@@ -139,6 +139,26 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 	if err := o.checkFrames(out, in.Frames, in.Path); err != nil {
 		return nil, err
 	}
+	opt := o.writerOptions(out, log)
+	opt.Width, opt.Height = w, h
+	opt.FrameRate, opt.Rotation = in.FrameRate, in.Rotation
+	opt.Frames, opt.BitDepth = in.Frames, in.BitDepth
+	if in.BitDepth > 8 && opt.Codec != video.H265 && opt.Codec != video.VP9 && opt.Codec != video.FFV1 {
+		opt.Logger.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9 or ffv1 to keep more)", in.BitDepth, opt.Codec))
+	}
+	if !in.Folder {
+		opt.StreamsFrom = in.Path
+	}
+	wr, err := video.Create(ctx, out, opt)
+	if err != nil {
+		return nil, o.explain(err)
+	}
+	return explainedWriter{wr, o}, nil
+}
+
+// writerOptions returns the codec, quality, overwrite and logger settings
+// of the flags for out (warning about a --crf that does nothing).
+func (o *outputFlags) writerOptions(out string, log *slog.Logger) video.WriterOptions {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -151,29 +171,7 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 			log.Warn("--crf 0 keeps the codec's default quality; use --codec ffv1 for lossless output", "codec", codec)
 		}
 	}
-	opt := video.WriterOptions{
-		Codec:     codec,
-		CRF:       o.crf,
-		Width:     w,
-		Height:    h,
-		FrameRate: in.FrameRate,
-		Rotation:  in.Rotation,
-		Overwrite: o.overwrite,
-		Frames:    in.Frames,
-		BitDepth:  in.BitDepth,
-		Logger:    log,
-	}
-	if in.BitDepth > 8 && codec != video.H265 && codec != video.VP9 && codec != video.FFV1 {
-		log.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9 or ffv1 to keep more)", in.BitDepth, codec))
-	}
-	if !in.Folder {
-		opt.StreamsFrom = in.Path
-	}
-	wr, err := video.Create(ctx, out, opt)
-	if err != nil {
-		return nil, o.explain(err)
-	}
-	return explainedWriter{wr, o}, nil
+	return video.WriterOptions{Codec: codec, CRF: o.crf, Overwrite: o.overwrite, Logger: log}
 }
 
 // explainedWriter is a video.Writer whose Close errors name the flag to

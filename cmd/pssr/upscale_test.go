@@ -298,7 +298,8 @@ func TestUpscaleErrors(t *testing.T) {
 // TestUpscaleInterrupted cancels runs mid-way, the way SIGINT does: once the
 // writer has started and once frames have been written (windows of one frame
 // make the run emit frames long before its end). Nothing may be left at OUT
-// or next to it.
+// or next to it but the checkpoint, and --resume must then finish the run
+// and remove it.
 func TestUpscaleInterrupted(t *testing.T) {
 	needFFmpeg(t)
 	modelPath := fixtureModel(t, t.TempDir())
@@ -334,6 +335,9 @@ func TestUpscaleInterrupted(t *testing.T) {
 					}
 					ents, _ := os.ReadDir(outDir)
 					for _, e := range ents {
+						if strings.HasSuffix(e.Name(), ".pssr-ckpt") {
+							continue
+						}
 						p := filepath.Join(outDir, e.Name())
 						if fi, err := os.Stat(p); err == nil && tc.ready(fi, p) {
 							cancel()
@@ -356,8 +360,16 @@ func TestUpscaleInterrupted(t *testing.T) {
 			if code != 130 || !strings.Contains(e.String(), "interrupted") {
 				t.Errorf("exit %d, stderr %q; want 130 and \"interrupted\"", code, e.String())
 			}
-			if names := listDir(t, outDir); len(names) != 0 {
-				t.Errorf("output folder holds %v after the interruption", names)
+			ck := "." + tc.out + ".pssr-ckpt"
+			if names := listDir(t, outDir); len(names) > 1 || len(names) == 1 && names[0] != ck {
+				t.Errorf("output folder holds %v after the interruption, want at most %s", names, ck)
+			}
+			code = runContext(t.Context(), append(args, "--resume"), &o, &e)
+			if code != 0 {
+				t.Fatalf("--resume: exit %d: %s", code, e.String())
+			}
+			if names := listDir(t, outDir); len(names) != 1 || names[0] != tc.out {
+				t.Errorf("after --resume the output folder holds %v, want only %s", names, tc.out)
 			}
 		})
 	}

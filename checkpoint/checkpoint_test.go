@@ -1,0 +1,134 @@
+package checkpoint
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/tiling"
+	"github.com/pssr/pssr/video"
+)
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if err := video.CheckTools(); err != nil {
+		t.Skip(err)
+	}
+}
+
+// randomFrame returns a w x h frame of random 8-bit levels.
+func randomFrame(rng *rand.Rand, w, h int) *frame.Image {
+	f := frame.New(w, h)
+	for i := range f.Pix {
+		f.Pix[i] = float32(rng.IntN(256)) / 255
+	}
+	return f
+}
+
+// commitOne writes n frames into c and commits a state at window.
+func commitOne(t *testing.T, c *Checkpoint, rng *rand.Rand, n, window int) *tiling.State {
+	t.Helper()
+	for range n {
+		if err := c.Write(randomFrame(rng, 6, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := frame.New(6, 4)
+	for i := range sum.Pix {
+		sum.Pix[i] = rng.Float32() * 0.7 // not 8-bit levels: the state keeps every bit
+	}
+	emitted := c.Manifest().Emitted + n
+	st := &tiling.State{Window: window, Emitted: emitted, Last: tiling.Span{Start: emitted - 1, End: emitted + 1},
+		Pending: []tiling.Pending{{Sum: sum, WSum: 1.0 / 3}}}
+	if err := c.Commit(st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestCheckpoint(t *testing.T) {
+	needFFmpeg(t)
+	out := filepath.Join(t.TempDir(), "out.mkv")
+	key := Key{Input: "aa", Model: "bb", Options: []byte(`{"scale":2,"alpha":1}`)}
+	opt := Options{Width: 6, Height: 4, FrameRate: video.Rational{Num: 25, Den: 1}, FramesTotal: 9}
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	c, st, err := Open(t.Context(), out, key, opt)
+	if err != nil || st != nil {
+		t.Fatalf("fresh Open: %v, %v", st, err)
+	}
+	// A second process (here: a second Open) cannot take it.
+	if _, _, err := Open(t.Context(), out, key, opt); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	commitOne(t, c, rng, 3, 1)
+	want := commitOne(t, c, rng, 2, 2)
+	// Frames after the last commit are not part of the checkpoint.
+	if err := c.Write(randomFrame(rng, 6, 4)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	if _, _, err := Open(t.Context(), out, key, opt); !errors.Is(err, ErrExists) {
+		t.Fatalf("Open without Resume: %v, want ErrExists", err)
+	}
+	opt.Resume = true
+	c, st, err = Open(t.Context(), out, key, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Window != 2 || st.Emitted != 5 || st.Last != want.Last || len(st.Pending) != 1 ||
+		st.Pending[0].WSum != want.Pending[0].WSum || !slices.Equal(st.Pending[0].Sum.Pix, want.Pending[0].Sum.Pix) {
+		t.Fatalf("resumed state %+v, want %+v", st, want)
+	}
+	if segs := c.Segments(); len(segs) != 2 {
+		t.Fatalf("segments %v, want 2", segs)
+	}
+	ents, _ := os.ReadDir(c.Dir())
+	if len(ents) != 5 { // manifest, lock, 2 segments, 1 state
+		t.Errorf("checkpoint folder holds %d files, want 5 (no stray or stale files)", len(ents))
+	}
+	c.Close()
+
+	for _, tc := range []struct {
+		name string
+		key  Key
+		want string
+	}{
+		{"input", Key{Input: "ax", Model: "bb", Options: key.Options}, "another input"},
+		{"model", Key{Input: "aa", Model: "bx", Options: key.Options}, "another model"},
+		{"options", Key{Input: "aa", Model: "bb", Options: []byte(`{"scale":4,"alpha":1}`)}, `other options: scale 2 (now 4)`},
+	} {
+		_, _, err := Open(t.Context(), out, tc.key, opt)
+		if !errors.Is(err, ErrMismatch) || !contains(err.Error(), tc.want) {
+			t.Errorf("other %s: %v, want ErrMismatch naming %q", tc.name, err, tc.want)
+		}
+	}
+
+	// A damaged segment is refused.
+	seg := filepath.Join(DirFor(out), "seg-00000000.mkv")
+	data, _ := os.ReadFile(seg)
+	data[len(data)/2] ^= 1
+	os.WriteFile(seg, data, 0o644)
+	if _, _, err := Open(t.Context(), out, key, opt); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("damaged segment: %v, want ErrDamaged", err)
+	}
+
+	// Remove deletes it; a checkpoint without a finished window is not kept.
+	os.RemoveAll(DirFor(out))
+	c, _, err = Open(t.Context(), out, key, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := os.Stat(DirFor(out)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an empty checkpoint was kept: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,277 @@
+// Package upscale runs one upscale of one video from start to finish, as
+// `pssr upscale`, its batch mode and `pssr serve` do: probe the input, open
+// or resume its checkpoint (package checkpoint), stream the frames through
+// the pipeline into an atomically written output, and remove the checkpoint
+// once the output is complete.
+package upscale
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/pssr/pssr/checkpoint"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/pipeline"
+	"github.com/pssr/pssr/tiling"
+	"github.com/pssr/pssr/video"
+)
+
+// Engine is a loaded model with its pipeline. It is not safe for
+// concurrent use: give each worker its own.
+type Engine struct {
+	// Upscaler runs the pipeline.
+	Upscaler *pipeline.Upscaler
+	// Model is the loaded model.
+	Model *model.Model
+	// ModelPath and ModelHash name the model file and its SHA-256.
+	ModelPath, ModelHash string
+}
+
+// NewEngine loads the model at modelPath on be and prepares the pipeline
+// with opt.
+func NewEngine(be compute.Backend, modelPath string, opt pipeline.Options) (*Engine, error) {
+	sum, err := checkpoint.HashFile(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", modelPath, err)
+	}
+	m, err := model.Load(be, modelPath)
+	if err != nil {
+		return nil, err
+	}
+	u, err := pipeline.New(m, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{Upscaler: u, Model: m, ModelPath: modelPath, ModelHash: sum}, nil
+}
+
+// Job is one upscale of In to Out.
+type Job struct {
+	// In is a video file or a folder of frames; Out the output path.
+	In, Out string
+	// Output sets the codec, quality, overwrite and logger of the output;
+	// the size, frame rate, rotation and streams come from In.
+	Output video.WriterOptions
+	// Checkpoint keeps the finished windows next to Out so that an
+	// interrupted run can be resumed; off, nothing but the output's own
+	// temporary file is written.
+	Checkpoint bool
+	// Resume continues from the checkpoint of an interrupted run of the
+	// same input, model and options, when there is one. Without it, a
+	// checkpoint with finished windows is an error.
+	Resume bool
+	// CheckpointEvery is the least time between two checkpoint commits (0:
+	// after every window).
+	CheckpointEvery time.Duration
+	// Info is In's probe, when the caller already has it.
+	Info *video.Info
+	// Log receives progress messages; nil means slog.Default().
+	Log *slog.Logger
+	// Progress, when set, is called after every output frame with the
+	// frames done and the total.
+	Progress func(done, total int)
+}
+
+// Result describes a finished job.
+type Result struct {
+	// Frames is the number of output frames.
+	Frames int
+	// Resumed is the number of frames taken from a checkpoint.
+	Resumed int
+}
+
+// Key returns the checkpoint key of upscaling in with this engine and the
+// output settings: the input's and model's hashes and the options that
+// change the output.
+func (e *Engine) Key(in string, out video.WriterOptions, info *video.Info) (checkpoint.Key, error) {
+	sum, err := checkpoint.HashInput(in)
+	if err != nil {
+		return checkpoint.Key{}, fmt.Errorf("IN %q: %w", in, err)
+	}
+	opts := struct {
+		Pipeline pipeline.Options `json:"pipeline"`
+		Codec    video.Codec      `json:"codec"`
+		CRF      int              `json:"crf"`
+		Width    int              `json:"width"`
+		Height   int              `json:"height"`
+		Frames   int              `json:"frames"`
+	}{e.Upscaler.Options(), out.Codec, out.CRF, info.Width, info.Height, info.Frames}
+	data, err := json.Marshal(opts)
+	if err != nil {
+		return checkpoint.Key{}, err
+	}
+	return checkpoint.Key{Input: sum, Model: e.ModelHash, Options: data}, nil
+}
+
+// Run upscales j.In into j.Out. On an error or cancellation the output is
+// not written, and with j.Checkpoint the finished windows stay in the
+// checkpoint for a run with j.Resume.
+func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
+	log := j.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	info := j.Info
+	if info == nil {
+		if info, err = video.Probe(ctx, j.In); err != nil {
+			return res, fmt.Errorf("IN: %w", err)
+		}
+	}
+	opt := e.Upscaler.Options()
+	wo := j.Output
+	if wo.Codec == "" {
+		wo.Codec = video.CodecForPath(j.Out)
+	}
+	wo.Width, wo.Height = info.Width*opt.Scale, info.Height*opt.Scale
+	wo.FrameRate, wo.Rotation = info.FrameRate, info.Rotation
+	wo.Frames, wo.BitDepth = info.Frames, info.BitDepth
+	wo.StreamsFrom = ""
+	if !info.Folder {
+		wo.StreamsFrom = info.Path
+	}
+	if wo.Logger == nil {
+		wo.Logger = log
+	}
+
+	var (
+		ck    *checkpoint.Checkpoint
+		state *tiling.State
+	)
+	if j.Checkpoint {
+		key, kerr := e.Key(j.In, wo, info)
+		if kerr != nil {
+			return res, kerr
+		}
+		ck, state, err = checkpoint.Open(ctx, j.Out, key, checkpoint.Options{
+			Resume: j.Resume, Every: j.CheckpointEvery, FramesTotal: info.Frames,
+			Width: wo.Width, Height: wo.Height, FrameRate: info.FrameRate, Logger: log,
+		})
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			if err != nil {
+				ck.Close()
+			}
+		}()
+		removeStaleOutputs(j.Out, log)
+	}
+
+	w, err := video.Create(ctx, j.Out, wo)
+	if err != nil {
+		return res, err
+	}
+	defer w.Abort()
+	total := info.Frames
+	n := 0
+	put := func(f *frame.Image) error {
+		if err := w.Write(f); err != nil {
+			return err
+		}
+		n++
+		if j.Progress != nil {
+			j.Progress(n, max(total, n))
+		}
+		return nil
+	}
+	if state != nil {
+		for _, seg := range ck.Segments() {
+			if err := copyFrames(ctx, seg, put); err != nil {
+				return res, fmt.Errorf("checkpoint segment: %w", err)
+			}
+		}
+		if n != state.Emitted {
+			return res, fmt.Errorf("checkpoint %s: %w: its segments hold %d frames, %d expected", ck.Dir(), checkpoint.ErrDamaged, n, state.Emitted)
+		}
+		res.Resumed = n
+		log.Info("upscale: resuming", "out", j.Out, "frames_done", n, "window", state.Window)
+	}
+	r, err := video.Open(ctx, j.In)
+	if err != nil {
+		return res, fmt.Errorf("IN: %w", err)
+	}
+	defer r.Close()
+	emit := put
+	var rs tiling.Resumable
+	if ck != nil {
+		emit = func(f *frame.Image) error {
+			if err := put(f); err != nil {
+				return err
+			}
+			return ck.Write(f)
+		}
+		rs = tiling.Resumable{From: state, AfterWindow: ck.Commit}
+	}
+	if err := e.Upscaler.RunResumable(ctx, r.Next, emit, rs); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return res, fmt.Errorf("after %d frames: %w", n, err)
+	}
+	if n == 0 {
+		return res, fmt.Errorf("IN %q: %w", j.In, video.ErrNoFrames)
+	}
+	if err := w.Close(); err != nil {
+		return res, err
+	}
+	res.Frames = n
+	if ck != nil {
+		if err := ck.Remove(); err != nil {
+			log.Warn("upscale: the output is complete but its checkpoint could not be removed", "err", err)
+		}
+	}
+	return res, nil
+}
+
+// copyFrames passes every frame of the video at path to put.
+func copyFrames(ctx context.Context, path string, put func(*frame.Image) error) error {
+	r, err := video.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		f, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := put(f); err != nil {
+			return err
+		}
+	}
+}
+
+// removeStaleOutputs removes the temporary outputs that a killed run on out
+// left next to it (".NAME.tmp-*"). The caller holds out's checkpoint lock,
+// so no live run writes them.
+func removeStaleOutputs(out string, log *slog.Logger) {
+	dir, base := filepath.Split(filepath.Clean(out))
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "."+base+".tmp-") {
+			p := filepath.Join(dir, e.Name())
+			if err := os.RemoveAll(p); err == nil {
+				log.Info("upscale: removed the temporary output of an interrupted run", "path", p)
+			}
+		}
+	}
+}
