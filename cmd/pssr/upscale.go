@@ -142,7 +142,7 @@ bounded. OUT is written to a temporary file and renamed when complete.`,
 	f := cmd.Flags()
 	f.IntVar(&opt.Scale, "scale", opt.Scale, "upscaling factor: 2 or 4")
 	f.StringVar(&modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
-	f.StringVar(&mode, "mode", string(opt.Mode), "pssr, pssr-nofuse, base (one step) or base-4step (the base network at every timestep)")
+	f.StringVar(&mode, "mode", string(opt.Mode), "pssr, pssr-nofuse, base (one step), base-4step (the base network at every timestep) or decoder (the decoder alone on the low-quality latent, no step)")
 	f.IntVar(&draftSteps, "draft-steps", len(opt.Plan.Draft), "draft steps after the base step (3 gives 599, 499, 399)")
 	f.IntSliceVar(&draftTimesteps, "draft-timesteps", nil, "explicit draft timesteps, decreasing, below the base's 699 (overrides --draft-steps), e.g. 599,499,399")
 	f.StringVar(&fuse, "fuse", string(opt.Fuse), "frequency update: final (base vs last draft), per-step, or off")
