@@ -778,3 +778,29 @@ func TestSampler(t *testing.T) {
 		t.Error("sampler without sources accepted")
 	}
 }
+
+// TestPhotoItemDownscale: a photo item's Downscale (1 for the lossless
+// Urban100 PNGs) replaces the default of 2 unless Options sets one.
+func TestPhotoItemDownscale(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(testFrames, "f001.png")
+	for _, tc := range []struct {
+		item, opt, wantW int
+	}{
+		{1, 0, 96}, // the item's factor
+		{0, 0, 48}, // the default, 2
+		{1, 3, 32}, // an explicit Options value wins
+	} {
+		src, err := Item{Name: "p", Kind: KindPhoto, Paths: []string{path}, Downscale: tc.item}.Source(ctx, Options{Downscale: tc.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := src.(*PhotoSource).Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.W != tc.wantW {
+			t.Errorf("item Downscale %d, Options.Downscale %d: photo %d wide, want %d", tc.item, tc.opt, img.W, tc.wantW)
+		}
+	}
+}
