@@ -35,15 +35,17 @@ type Item struct {
 	// its first and last frame), "sam2-clips/01_dog.mp4" or
 	// "urban100-half/img_001.png".
 	Name string `json:"name"`
-	Kind Kind   `json:"kind"`
+	// Kind says what Paths are.
+	Kind Kind `json:"kind"`
 	// Paths are the frame files in order (KindFrames) or the single video
 	// or photo file.
 	Paths []string `json:"paths"`
 	// Downscale is the factor by which the item's pictures are shrunk
 	// (area filter) before they are used as ground truth; 0 leaves the
 	// choice to Options (Options.VideoDownscale for frames and videos,
-	// Options.Downscale for photos). MakeSplit sets 2 for JPEG frames
-	// (DAVIS) and photos, 1 for lossless ones.
+	// Options.Downscale for photos). MakeSplit sets 2 for JPEG frame
+	// folders (DAVIS) and JPEG photos, 1 for PNG ones and 0 for video
+	// files.
 	Downscale int `json:"downscale,omitempty"`
 }
 
