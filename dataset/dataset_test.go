@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/jpeg"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pssr/pssr/degrade"
@@ -114,9 +117,16 @@ func fakeData(t *testing.T) (data, photos string) {
 	for i := 1; i <= 20; i++ {
 		touch(t, filepath.Join(data, "baseball-1280x720", frameName("%02d.png", i)))
 	}
+	for _, seq := range []string{"blackswan", "bmx-trees", "car-roundabout"} {
+		for i := range 5 {
+			touch(t, filepath.Join(data, "davis2016-480p", seq, frameName("%05d.jpg", i)))
+		}
+	}
+	touch(t, filepath.Join(data, "davis2016-480p", "LICENSE.txt"))
 	touch(t, filepath.Join(data, "basketballpass-416x240", "LICENSE.OpenDVC"))
 	touch(t, filepath.Join(data, "README.md"))
 	touch(t, filepath.Join(data, "street.mp4"))
+	touch(t, filepath.Join(data, "sam2-clips", "01_dog.mp4"))
 	touch(t, filepath.Join(data, "baseball-1280x720.mp4"))
 	for _, p := range []string{
 		"plasma-workspace-wallpapers/Kite.jpg", "plasma-workspace-wallpapers/Path.jpg",
@@ -124,6 +134,7 @@ func fakeData(t *testing.T) (data, photos string) {
 		"lomiri-wallpapers-16.04/aitzgorri_by_Aitzol_Berasategi.jpg",
 		"lomiri-wallpapers-16.04/sunset_by_Aitzol_Berasategi.jpg",
 		"mate-backgrounds/Dune.jpg",
+		"urban100-half/img_001.png",
 	} {
 		touch(t, filepath.Join(photos, p))
 	}
@@ -138,6 +149,23 @@ func names(items []Item) []string {
 		s = append(s, it.Name)
 	}
 	return s
+}
+
+// shotOf is the shot a frame or video path belongs to, relative to data:
+// the frame's folder, or the video without its extension.
+func shotOf(t *testing.T, data, path string) string {
+	t.Helper()
+	p := path
+	if isImageFile(p) {
+		p = filepath.Dir(p)
+	} else {
+		p = strings.TrimSuffix(p, filepath.Ext(p))
+	}
+	rel, err := filepath.Rel(data, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.ToSlash(rel)
 }
 
 func TestSplit(t *testing.T) {
@@ -157,12 +185,15 @@ func TestSplit(t *testing.T) {
 		t.Error(err)
 	}
 	wantTrain := []string{
-		"basketballpass-416x240/f001-f070", "street.mp4",
+		"basketballpass-416x240/f001-f100", "davis2016-480p/bmx-trees/00000-00004",
+		"sam2-clips/01_dog.mp4", "street.mp4",
 		"lomiri-wallpapers-16.04/sunset_by_Aitzol_Berasategi.jpg",
 		"mate-backgrounds/Dune.jpg", "plasma-workspace-wallpapers/Path.jpg",
+		"urban100-half/img_001.png",
 	}
 	wantVal := []string{
-		"baseball-1280x720/01-20", "baseball-1280x720.mp4", "basketballpass-416x240/f071-f100",
+		"baseball-1280x720/01-20", "baseball-1280x720.mp4",
+		"davis2016-480p/blackswan/00000-00004", "davis2016-480p/car-roundabout/00000-00004",
 		"lomiri-wallpapers-16.04/aitzgorri_by_Aitzol_Berasategi.jpg",
 		"plasma-workspace-wallpapers/Kite.jpg",
 	}
@@ -172,14 +203,277 @@ func TestSplit(t *testing.T) {
 	if got := names(s.Val); !slices.Equal(got, wantVal) {
 		t.Errorf("val %v\nwant %v", got, wantVal)
 	}
-	if n := len(s.Train[0].Paths); n != 70 {
-		t.Errorf("%d BasketballPass training frames, want 70", n)
+	// BasketballPass trains whole.
+	if n := len(s.Train[0].Paths); n != 100 {
+		t.Errorf("%d BasketballPass training frames, want all 100", n)
 	}
-	// Disjoint must catch an overlap.
-	bad := s
-	bad.Val = append(slices.Clone(s.Val), Item{Name: "leak", Kind: KindFrames, Paths: s.Train[0].Paths[69:]})
-	if bad.Disjoint() == nil {
-		t.Error("Disjoint missed a shared frame")
+	// No validation shot contributes a frame (or a video) to training.
+	for _, it := range s.Train {
+		for _, p := range it.Paths {
+			sh := shotOf(t, data, p)
+			if slices.Contains(ValShots, sh) {
+				t.Errorf("training item %s holds %s of the validation shot %s", it.Name, p, sh)
+			}
+		}
+	}
+	for _, v := range ValShots {
+		found := false
+		for _, it := range s.Val {
+			found = found || shotOf(t, data, it.Paths[0]) == v
+		}
+		if !found {
+			t.Errorf("validation shot %s is not a validation item", v)
+		}
+	}
+	// JPEG material (DAVIS frames, Debian photos) is shrunk by 2 as ground
+	// truth, lossless material is not.
+	for _, it := range append(slices.Clone(s.Train), s.Val...) {
+		want := 1
+		if isJPEG(it.Paths[0]) {
+			want = 2
+		}
+		if it.Kind == KindVideo {
+			want = 0
+		}
+		if it.Downscale != want {
+			t.Errorf("%s: Downscale %d, want %d", it.Name, it.Downscale, want)
+		}
+	}
+}
+
+func TestSplitDisjoint(t *testing.T) {
+	data, photos := fakeData(t)
+	s, err := MakeSplit(data, photos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := s.Train[0].Paths
+	tests := []struct {
+		name       string
+		train, val []Item
+	}{
+		{"a shared frame", s.Train, append(slices.Clone(s.Val), Item{Name: "leak", Kind: KindFrames, Paths: bp[69:]})},
+		// The old in-shot split: no frame on both sides, but one shot.
+		{"one shot cut in time",
+			[]Item{{Name: "bp/head", Kind: KindFrames, Paths: bp[:70]}},
+			[]Item{{Name: "bp/tail", Kind: KindFrames, Paths: bp[70:]}}},
+		{"a validation shot in training", append(slices.Clone(s.Train), s.Val[2]), nil},
+		{"a video and the frames of one shot",
+			[]Item{{Name: "v", Kind: KindVideo, Paths: []string{filepath.Join(data, "clip.mp4")}}},
+			[]Item{{Name: "f", Kind: KindFrames, Paths: []string{filepath.Join(data, "clip", "f1.png")}}}},
+	}
+	for _, tc := range tests {
+		if err := (Split{Train: tc.train, Val: tc.val}).Disjoint(); err == nil {
+			t.Errorf("%s: Disjoint accepted it", tc.name)
+		}
+	}
+}
+
+// TestSplitPartialData: a data folder with only some of the shots splits
+// what is there, whichever folder --data points at.
+func TestSplitPartialData(t *testing.T) {
+	data, _ := fakeData(t)
+	// Only BasketballPass: it trains whole, nothing is held out.
+	only := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(only, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(data, "basketballpass-416x240"), filepath.Join(only, "basketballpass-416x240")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := MakeSplit(only, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(s.Train); !slices.Equal(got, []string{"basketballpass-416x240/f001-f100"}) || len(s.Val) != 0 {
+		t.Errorf("BasketballPass alone (linked): train %v, val %v", got, names(s.Val))
+	}
+	// --data is the DAVIS folder itself: its validation sequences stay
+	// held out.
+	s, err = MakeSplit(filepath.Join(data, "davis2016-480p"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(s.Train), []string{"bmx-trees/00000-00004"}; !slices.Equal(got, want) {
+		t.Errorf("DAVIS alone: train %v, want %v", got, want)
+	}
+	if got, want := names(s.Val), []string{"blackswan/00000-00004", "car-roundabout/00000-00004"}; !slices.Equal(got, want) {
+		t.Errorf("DAVIS alone: val %v, want %v", got, want)
+	}
+	if _, err := MakeSplit(filepath.Join(data, "missing"), ""); err == nil {
+		t.Error("a missing data folder was accepted")
+	}
+}
+
+func TestIsValShot(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/d/davis2016-480p/blackswan":      true,
+		"data/davis2016-480p/blackswan":    true,
+		"/d/baseball-1280x720":             true,
+		"/d/baseball-1280x720.mp4":         true,
+		"/d/davis2016-480p/blackswan2":     false,
+		"/d/other/blackswan":               false,
+		"/d/basketballpass-416x240":        false,
+		"/d/davis2016-480p/car-roundabout": true,
+		"/d/davis2016-480p/bmx-trees":      false,
+	} {
+		if got := IsValShot(path); got != want {
+			t.Errorf("IsValShot(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// writeJPEGs writes the testdata frames as JPEG files (quality 95) into
+// dir, as a DAVIS sequence is stored.
+func writeJPEGs(t *testing.T, dir string) []string {
+	t.Helper()
+	src, err := LoadFrames(testFrames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i, p := range src {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, frameName("%05d.jpg", i))
+		w, err := os.Create(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jpeg.Encode(w, img, &jpeg.Options{Quality: 95}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dst)
+	}
+	return out
+}
+
+// TestJPEGFramesDownscaled: the frames of a DAVIS sequence (JPEG) are shrunk
+// by 2 (area filter) whenever they are used as ground truth: training clips
+// through Item.Source and validation frames through Item.Frames; an explicit
+// Options.VideoDownscale wins; PNG frames keep their size.
+func TestJPEGFramesDownscaled(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	jpgs := writeJPEGs(t, filepath.Join(data, "davis2016-480p", "goat"))
+	s, err := MakeSplit(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Train) != 1 || s.Train[0].Downscale != 2 {
+		t.Fatalf("split %+v: want one training item with Downscale 2", s)
+	}
+	it := s.Train[0]
+	full, err := frame.Load(jpgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := frame.Resize(full, 48, 32, frame.Area)
+
+	src, err := it.Source(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := src.(*FrameSource)
+	if w, h := fs.Size(); w != 48 || h != 32 {
+		t.Errorf("source of a 96x64 JPEG sequence is %dx%d, want 48x32", w, h)
+	}
+	clip, err := src.Clip(testRand(1), 6, 32, 48) // the whole shrunk frames
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalImages(clip[0], want) {
+		t.Error("training frame 0 is not the JPEG shrunk by 2 (area)")
+	}
+	if _, err := src.Clip(testRand(1), 2, 64, 96); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("a full-size crop of a shrunk source: %v, want ErrTooSmall", err)
+	}
+	frames, err := it.Frames(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 2 || !equalImages(frames[0], want) {
+		t.Errorf("Item.Frames: %d frames, first %dx%d: want the JPEG shrunk by 2", len(frames), frames[0].W, frames[0].H)
+	}
+	// An explicit Options value wins over the item's.
+	src, err = it.Source(ctx, Options{VideoDownscale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := src.(*FrameSource).Size(); w != 96 || h != 64 {
+		t.Errorf("VideoDownscale 1: %dx%d, want 96x64", w, h)
+	}
+	// PNG frames are not shrunk.
+	bp, err := MakeSplit(filepath.Dir(testFrames), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bp.Train) != 1 {
+		t.Fatalf("testdata split: %v", names(bp.Train))
+	}
+	pngSrc, err := bp.Train[0].Source(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := pngSrc.(*FrameSource).Size(); w != 96 || h != 64 {
+		t.Errorf("PNG frames: %dx%d, want 96x64", w, h)
+	}
+}
+
+// TestVideoDownscale: Options.VideoDownscale shrinks the frames of a video
+// file, held in memory or streamed.
+func TestVideoDownscale(t *testing.T) {
+	ctx := context.Background()
+	path := writeVideo(t)
+	full, err := frame.Load(filepath.Join(testFrames, "f001.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := frame.Resize(full, 48, 32, frame.Area)
+	for _, mem := range []int64{0, 1} {
+		src, err := NewVideoSource(ctx, path, Options{VideoDownscale: 2, MaxMemory: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var clip []*frame.Image
+		for seed := uint64(0); ; seed++ { // find a clip starting at frame 0
+			r := testRand(seed)
+			if c, err := src.Clip(r, 5, 32, 48); err != nil {
+				t.Fatal(err)
+			} else if equalImages(c[0], want) {
+				clip = c
+				break
+			} else if seed > 50 {
+				break
+			}
+		}
+		if clip == nil {
+			t.Errorf("MaxMemory %d: no clip's first frame is frame 1 shrunk by 2", mem)
+		}
+		if _, err := src.Clip(testRand(1), 2, 33, 48); !errors.Is(err, ErrTooSmall) {
+			t.Errorf("MaxMemory %d: a crop taller than the shrunk video: %v", mem, err)
+		}
+	}
+	it := Item{Name: "clip.mkv", Kind: KindVideo, Paths: []string{path}, Downscale: 2}
+	frames, err := it.Frames(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 6 || frames[0].W != 48 || frames[0].H != 32 {
+		t.Errorf("Item.Frames of a video: %d frames of %dx%d, want 6 of 48x32", len(frames), frames[0].W, frames[0].H)
 	}
 }
 
@@ -190,29 +484,30 @@ func TestSplitRealData(t *testing.T) {
 	if _, err := os.Stat(data); err != nil {
 		t.Skip("no shared data")
 	}
-	photos := "../.gpudata/photos"
-	if _, err := os.Stat(photos); err != nil {
-		photos = ""
-	}
-	s, err := MakeSplit(data, photos)
+	s, err := MakeSplit(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	train := map[string]bool{}
+	trainShots := map[string]int{}
 	for _, it := range s.Train {
 		for _, p := range it.Paths {
-			train[filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p)] = true
+			trainShots[shotOf(t, data, p)]++
 		}
 	}
+	for _, v := range ValShots {
+		if trainShots[v] > 0 {
+			t.Errorf("validation shot %s has %d training frames", v, trainShots[v])
+		}
+	}
+	if n := trainShots["basketballpass-416x240"]; n != 100 {
+		t.Errorf("BasketballPass: %d training frames, want 100", n)
+	}
+	var val []string
 	for _, it := range s.Val {
-		for _, p := range it.Paths {
-			if train[filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p)] {
-				t.Errorf("%s in both sets", p)
-			}
-		}
+		val = append(val, shotOf(t, data, it.Paths[0]))
 	}
-	if !train["basketballpass-416x240/f070.png"] || train["basketballpass-416x240/f071.png"] || train["baseball-1280x720/01.png"] {
-		t.Error("BasketballPass or baseball split wrong")
+	if !slices.Equal(val, ValShots) {
+		t.Errorf("validation shots %v, want %v", val, ValShots)
 	}
 	t.Logf("%d training and %d validation items", len(s.Train), len(s.Val))
 }
@@ -481,5 +776,31 @@ func TestSampler(t *testing.T) {
 	}
 	if _, err := NewSampler(SamplerConfig{Preset: degrade.Bicubic, Scale: 4}); err == nil {
 		t.Error("sampler without sources accepted")
+	}
+}
+
+// TestPhotoItemDownscale: a photo item's Downscale (1 for the lossless
+// Urban100 PNGs) replaces the default of 2 unless Options sets one.
+func TestPhotoItemDownscale(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(testFrames, "f001.png")
+	for _, tc := range []struct {
+		item, opt, wantW int
+	}{
+		{1, 0, 96}, // the item's factor
+		{0, 0, 48}, // the default, 2
+		{1, 3, 32}, // an explicit Options value wins
+	} {
+		src, err := Item{Name: "p", Kind: KindPhoto, Paths: []string{path}, Downscale: tc.item}.Source(ctx, Options{Downscale: tc.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := src.(*PhotoSource).Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.W != tc.wantW {
+			t.Errorf("item Downscale %d, Options.Downscale %d: photo %d wide, want %d", tc.item, tc.opt, img.W, tc.wantW)
+		}
 	}
 }

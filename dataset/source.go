@@ -41,8 +41,14 @@ type Options struct {
 	MaxMemory int64
 
 	// Downscale is the factor by which photographs are shrunk (area
-	// filter) before crops are taken, removing JPEG artefacts. 0 means 2.
+	// filter) before crops are taken, removing JPEG artefacts. 0 means 2
+	// (or the Item's Downscale, through Item.Source).
 	Downscale int
+	// VideoDownscale is the factor by which the frames of real videos
+	// (frame folders and video files) are shrunk (area filter, the size
+	// rounded down) before crops are taken. 0 means 1, none (or the
+	// Item's Downscale, through Item.Source: 2 for the DAVIS JPEGs).
+	VideoDownscale int
 	// Motions are the pseudo-video motions drawn from, uniformly. Empty
 	// means Pan, Zoom and Jitter.
 	Motions []Motion
@@ -66,6 +72,8 @@ func (o Options) maxMemory() int64 {
 	}
 	return 256 << 20
 }
+
+func (o Options) videoDownscale() int { return max(o.VideoDownscale, 1) }
 
 func frameBytes(w, h int) int64 { return int64(w) * int64(h) * 3 * 4 }
 
@@ -128,9 +136,10 @@ func window(r *rand.Rand, name string, n, vw, vh, frames, h, w int) (int, image.
 	return t, image.Rect(x, y, x+w, y+h), nil
 }
 
-// FrameSource is a real video stored as a list of PNG/JPEG frame files.
-// Clips are a random run of consecutive frames with one random crop, plus
-// the augmentations of Options. Small videos are decoded once and kept in
+// FrameSource is a real video stored as a list of PNG/JPEG frame files,
+// each shrunk by Options.VideoDownscale. Clips are a random run of
+// consecutive frames with one random crop, plus the augmentations of
+// Options. Small videos are decoded once and kept in
 // memory; larger ones are decoded from disk for every clip.
 type FrameSource struct {
 	name  string
@@ -145,7 +154,8 @@ type FrameSource struct {
 
 // NewFrameSource returns a source over the given frame files, in order. The
 // frames must all have the size of the first, which is read now; pixels are
-// read on the first Clip.
+// read on the first Clip. The source's size is the frames' size divided by
+// Options.VideoDownscale (rounded down).
 func NewFrameSource(name string, paths []string, opt Options) (*FrameSource, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("frame source %s: %w", name, ErrNoFrames)
@@ -154,7 +164,11 @@ func NewFrameSource(name string, paths []string, opt Options) (*FrameSource, err
 	if err != nil {
 		return nil, fmt.Errorf("frame source %s: %w", name, err)
 	}
-	return &FrameSource{name: name, paths: paths, w: w, h: h, opt: opt}, nil
+	f := opt.videoDownscale()
+	if w/f < 1 || h/f < 1 {
+		return nil, fmt.Errorf("frame source %s: %dx%d frames shrunk by %d: %w", name, w, h, f, ErrTooSmall)
+	}
+	return &FrameSource{name: name, paths: paths, w: w / f, h: h / f, opt: opt}, nil
 }
 
 // NewFolderSource is NewFrameSource over the frames LoadFrames finds in
@@ -173,7 +187,7 @@ func (s *FrameSource) Name() string { return s.name }
 // Len returns the number of frames.
 func (s *FrameSource) Len() int { return len(s.paths) }
 
-// Size returns the frame size.
+// Size returns the frame size (after Options.VideoDownscale).
 func (s *FrameSource) Size() (w, h int) { return s.w, s.h }
 
 func (s *FrameSource) load(i int) (*frame.Image, error) {
@@ -181,8 +195,10 @@ func (s *FrameSource) load(i int) (*frame.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("frame source %s: %w", s.name, err)
 	}
+	m = shrink(m, s.opt.videoDownscale())
 	if m.W != s.w || m.H != s.h {
-		return nil, fmt.Errorf("frame source %s: %s is %dx%d, the first frame %dx%d", s.name, s.paths[i], m.W, m.H, s.w, s.h)
+		return nil, fmt.Errorf("frame source %s: %s is %dx%d after shrinking by %d, the first frame %dx%d",
+			s.name, s.paths[i], m.W, m.H, s.opt.videoDownscale(), s.w, s.h)
 	}
 	return m, nil
 }
@@ -222,8 +238,9 @@ func (s *FrameSource) Clip(r *rand.Rand, frames, h, w int) ([]*frame.Image, erro
 	return clip, nil
 }
 
-// VideoSource is a real video file decoded with package video (ffmpeg).
-// Clips are drawn as for FrameSource. A video whose decoded frames fit in
+// VideoSource is a real video file decoded with package video (ffmpeg),
+// each frame shrunk by Options.VideoDownscale. Clips are drawn as for
+// FrameSource. A video whose decoded frames fit in
 // Options.MaxMemory is decoded once by NewVideoSource; a larger one is
 // decoded from its start up to the clip for every Clip, which is slow for
 // clips late in long videos.
@@ -244,7 +261,11 @@ func NewVideoSource(ctx context.Context, path string, opt Options) (*VideoSource
 	if err != nil {
 		return nil, fmt.Errorf("video source %s: %w", path, err)
 	}
-	s := &VideoSource{ctx: ctx, path: path, n: info.Frames, w: info.Width, h: info.Height, opt: opt}
+	f := opt.videoDownscale()
+	if info.Width/f < 1 || info.Height/f < 1 {
+		return nil, fmt.Errorf("video source %s: %dx%d frames shrunk by %d: %w", path, info.Width, info.Height, f, ErrTooSmall)
+	}
+	s := &VideoSource{ctx: ctx, path: path, n: info.Frames, w: info.Width / f, h: info.Height / f, opt: opt}
 	if frameBytes(s.w, s.h)*int64(s.n) > opt.maxMemory() {
 		return s, nil
 	}
@@ -255,14 +276,14 @@ func NewVideoSource(ctx context.Context, path string, opt Options) (*VideoSource
 	defer rd.Close()
 	var all []*frame.Image
 	for {
-		f, err := rd.Next()
+		fr, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("video source %s: %w", path, err)
 		}
-		all = append(all, f)
+		all = append(all, shrink(fr, f))
 	}
 	if len(all) == 0 {
 		return nil, fmt.Errorf("video source %s: %w", path, ErrNoFrames)
@@ -301,7 +322,7 @@ func (s *VideoSource) Clip(r *rand.Rand, frames, h, w int) ([]*frame.Image, erro
 				return nil, fmt.Errorf("video source %s: frame %d: %w", s.path, i, err)
 			}
 			if i >= t {
-				clip = append(clip, f.Crop(rect))
+				clip = append(clip, shrink(f, s.opt.videoDownscale()).Crop(rect))
 			}
 		}
 	}

@@ -37,15 +37,19 @@ const (
 	ModeBase Mode = "base"
 	// ModeBase4Step: the base network at every timestep of the plan, no draft.
 	ModeBase4Step Mode = "base-4step"
+	// ModeDecoder: no sampling step; the LQ-conditioned decoder decodes the
+	// low-quality latent z_L itself (decode(encode(x_L)), x_L the bicubic
+	// upsampling), which isolates what the autoencoder alone contributes.
+	ModeDecoder Mode = "decoder"
 )
 
 // ParseMode checks a mode name.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step:
+	case ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step, ModeDecoder:
 		return m, nil
 	}
-	return "", fmt.Errorf("pipeline: unknown mode %q (want pssr, pssr-nofuse, base or base-4step)", s)
+	return "", fmt.Errorf("pipeline: unknown mode %q (want pssr, pssr-nofuse, base, base-4step or decoder)", s)
 }
 
 // FuseMode selects the form of the frequency-domain update.
@@ -75,7 +79,7 @@ func ParseFuseMode(s string) (FuseMode, error) {
 type Options struct {
 	// Scale is the upscaling factor (2 or 4).
 	Scale int
-	// Mode selects base, base-4step, pssr or pssr-nofuse.
+	// Mode selects base, base-4step, pssr, pssr-nofuse or decoder.
 	Mode Mode
 	// Plan is the base timestep and the draft timesteps.
 	Plan schedule.Plan
@@ -443,7 +447,8 @@ func (u *Upscaler) fuseMode() FuseMode {
 }
 
 // latents encodes cond [T, H, W, 3] and runs the sampling steps of the mode.
-// It returns the latents [1, T, h, w, C] to decode: one (the output), or two
+// It returns the latents [1, T, h, w, C] to decode: one (the output; z_L
+// itself in ModeDecoder), or two
 // (the consistent base result and the sharp draft result) when the mode
 // ends with the final frequency update. onBase, when the mode has draft
 // steps, receives the base x0, and onDraft, when set, every draft x0.
@@ -458,6 +463,9 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		return ts
 	}
 	zl5 := keep(u.enc.MustExec(cond))[0]
+	if u.opt.Mode == ModeDecoder {
+		return []*tensors.Tensor{zl5}, nil
+	}
 	steps := u.opt.Plan.Timesteps()
 	sig := func(i int) (float32, float32) {
 		next := 0.0

@@ -9,6 +9,7 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
@@ -79,6 +80,7 @@ func TestIdentityModelThroughWindowsAndTiles(t *testing.T) {
 		{"nofuse", ModePSSRNoFuse, FuseFinal, 64},
 		{"base", ModeBase, FuseFinal, 0},
 		{"base-4step", ModeBase4Step, FuseFinal, 64},
+		{"decoder", ModeDecoder, FuseFinal, 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := DefaultOptions()
@@ -163,7 +165,7 @@ func TestOnDeviceMatchesHost(t *testing.T) {
 	m := perturbed(t)
 	lq := testClip(6, 21, 13) // odd sizes: padding and cropping are exercised
 	run := func(opt Options) []*frame.Image { return runStream(t, m, opt, lq) }
-	for _, mode := range []Mode{ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step} {
+	for _, mode := range []Mode{ModePSSR, ModePSSRNoFuse, ModeBase, ModeBase4Step, ModeDecoder} {
 		t.Run(string(mode), func(t *testing.T) {
 			opt := DefaultOptions()
 			opt.Mode, opt.Tile, opt.WindowT, opt.OverlapT = mode, 0, 4, 2
@@ -192,6 +194,53 @@ func TestOnDeviceMatchesHost(t *testing.T) {
 				t.Errorf("the perturbed fixture returns the bicubic input (max change %g): the test proves nothing", moved)
 			}
 		})
+	}
+}
+
+// TestDecoderMode checks, on a random-weight fixture, that ModeDecoder is
+// the decoder alone on the low-quality latent, decode(encode(x_L)) with x_L
+// the bicubic upsampling as condition, and not the base step's result.
+func TestDecoderMode(t *testing.T) {
+	m := perturbed(t)
+	lq := testClip(2, 16, 16) // 64x64 output: a pixel multiple, no padding
+	run := func(mode Mode) []*frame.Image {
+		opt := DefaultOptions()
+		opt.Mode, opt.Tile = mode, 0
+		u, err := New(m, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := u.UpscaleClip(context.Background(), lq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got, base := run(ModeDecoder), run(ModeBase)
+	up := make([]*frame.Image, len(lq))
+	for i, f := range lq {
+		up[i] = frame.Resize(f, 64, 64, frame.Bicubic).Clamp()
+	}
+	exec, err := mlmodel.NewExec(m.Backend, m.Store, func(ctx *mlmodel.Scope, x *Node) *Node {
+		return ClampGraph(model.Decode(ctx, m.Config.AE, model.Encode(ctx, m.Config.AE, x), x))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := exec.MustExec(FramesToTensor(up))[0]
+	want := TensorToFrames(y)
+	var maxd, fromBase float64
+	for k := range want {
+		for j := range want[k].Pix {
+			maxd = math.Max(maxd, math.Abs(float64(got[k].Pix[j]-want[k].Pix[j])))
+			fromBase = math.Max(fromBase, math.Abs(float64(got[k].Pix[j]-base[k].Pix[j])))
+		}
+	}
+	if maxd > 1e-5 {
+		t.Errorf("decoder mode differs from decode(encode(x_L)) by up to %g", maxd)
+	}
+	if fromBase < 1e-3 {
+		t.Errorf("decoder mode equals the base step (max difference %g)", fromBase)
 	}
 }
 

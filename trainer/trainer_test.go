@@ -28,21 +28,25 @@ import (
 	"github.com/pssr/pssr/weights"
 )
 
-// dataDir makes a data folder holding one frame folder: the ten 64x64
-// BasketballPass crops of testdata/frames (7 train, 3 validation frames
-// under dataset.MakeSplit).
+// dataDir makes a data folder of two frame folders from the ten 64x64
+// BasketballPass crops of testdata/frames: the first 7 as a training shot,
+// the last 3 under the name of a held-out shot of dataset.ValShots (a
+// fixture: the split goes by shot name), for validation.
 func dataDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	clip := filepath.Join(dir, "basketballpass")
-	if err := os.MkdirAll(clip, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	src, err := filepath.Glob(filepath.Join("testdata", "frames", "*.png"))
 	if err != nil || len(src) != 10 {
 		t.Fatalf("testdata frames: %v (%d files)", err, len(src))
 	}
-	for _, p := range src {
+	for i, p := range src {
+		clip := filepath.Join(dir, "basketballpass")
+		if i >= 7 {
+			clip = filepath.Join(dir, "baseball-1280x720")
+		}
+		if err := os.MkdirAll(clip, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 func init() { commands = append(commands, newBenchCmd) }
 
 // benchPSSRModes are the PS-SR modes bench offers, in the order it runs them.
-var benchPSSRModes = []pipeline.Mode{pipeline.ModeBase, pipeline.ModeBase4Step, pipeline.ModePSSR, pipeline.ModePSSRNoFuse}
+var benchPSSRModes = []pipeline.Mode{pipeline.ModeDecoder, pipeline.ModeBase, pipeline.ModeBase4Step, pipeline.ModePSSR, pipeline.ModePSSRNoFuse}
 
 func newBenchCmd(a *app) *cobra.Command {
 	var (
@@ -52,8 +52,9 @@ IN is a video or a folder of PNG/JPEG frames; at most --frames frames are read.
 
 Modes (--modes takes names, kinds or "all"):
   baseline  bicubic, lanczos
-  pssr      base, base-4step, pssr, pssr-nofuse (the model of --model on the
-            backend of --backend; skipped when no model is found)
+  pssr      decoder, base, base-4step, pssr, pssr-nofuse (the model of --model
+            on the backend of --backend; skipped when no model is found;
+            decoder is the model's decoder alone on the low-quality latent)
   peer      realesrgan-x4fast, realesrgan-x4plus, upscalerjs-slim,
             upscalerjs-medium, upscalerjs-thick (external tools installed by
             scripts/install-peers.sh; skipped when not installed)

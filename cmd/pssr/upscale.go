@@ -80,7 +80,7 @@ status is 1 when any file failed.`,
 	opt := &o.opt
 	f.IntVar(&opt.Scale, "scale", opt.Scale, "upscaling factor: 2 or 4")
 	f.StringVar(&o.modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
-	f.StringVar(&o.choices.Mode, "mode", o.choices.Mode, "pssr, pssr-nofuse, base (one step) or base-4step (the base network at every timestep)")
+	f.StringVar(&o.choices.Mode, "mode", o.choices.Mode, "pssr, pssr-nofuse, base (one step), base-4step (the base network at every timestep) or decoder (the decoder alone on the low-quality latent, no step)")
 	f.IntVar(&o.choices.DraftSteps, "draft-steps", o.choices.DraftSteps, "draft steps after the base step (3 gives 599, 499, 399)")
 	f.IntSliceVar(&o.choices.DraftTimesteps, "draft-timesteps", nil, "explicit draft timesteps, decreasing, below the base's 699 (overrides --draft-steps), e.g. 599,499,399")
 	f.StringVar(&o.choices.Fuse, "fuse", o.choices.Fuse, "frequency update: final (base vs last draft), per-step, or off")

@@ -120,6 +120,7 @@ func TestUpscale(t *testing.T) {
 		// Resize, fusion and crop inside the graphs, windows cross-faded.
 		{"device ops in windows", sampleClip, "device.mkv", []string{"--codec", "ffv1", "--device-ops", "device", "--window-t", "3", "--overlap-t", "1"}, 4, "ffv1", true},
 		{"one draft step in windows", sampleClip, "draft1.mkv", []string{"--codec", "ffv1", "--draft-steps", "1", "--window-t", "3", "--overlap-t", "1"}, 4, "ffv1", true},
+		{"decoder mode", sampleClip, "decoder.mkv", []string{"--codec", "ffv1", "--mode", "decoder"}, 4, "ffv1", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
