@@ -103,7 +103,7 @@ type Options struct {
 	// computed, with its number of frames (frames in an overlap count in
 	// each of their windows), so progress can follow the computation
 	// rather than the frames written.
-	OnComputed func(frames int)
+	OnComputed func(frames int) `json:"-"`
 }
 
 // DefaultOptions returns the released settings: x4, pssr with 3 draft steps,

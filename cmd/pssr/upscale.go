@@ -240,10 +240,9 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 	}
 	job.In, job.Out, job.Info = in, out, info
 	job.Progress = func(int, int) { bar.Add(1) }
-	_, abandoned, err = interruptible(ctx, func() (upscale.Result, error) { return e.Run(ctx, job) })
-	if abandoned {
-		return err
-	}
+	// The run itself stops at the next cancellation check and removes its
+	// temporary output before it returns (an abandoned run would leave it).
+	_, err = e.Run(ctx, job)
 	return o.of.explain(err)
 }
 
