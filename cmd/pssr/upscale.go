@@ -240,9 +240,14 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 	}
 	job.In, job.Out, job.Info = in, out, info
 	job.Progress = func(int, int) { bar.Add(1) }
-	// The run itself stops at the next cancellation check and removes its
-	// temporary output before it returns (an abandoned run would leave it).
-	_, err = e.Run(ctx, job)
+	// A run stops at its next cancellation check and removes its temporary
+	// output; one that is compiling graphs is given up after a grace time,
+	// and its temporary output removed here.
+	_, abandoned, err = interruptibleGrace(ctx, 700*time.Millisecond, func() (upscale.Result, error) { return e.Run(ctx, job) })
+	if abandoned {
+		removeOwnTemporaries(out)
+		return err
+	}
 	return o.of.explain(err)
 }
 
