@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/pssr/pssr/internal/searchdirs"
 	"github.com/pssr/pssr/weights"
 )
 
@@ -331,19 +332,7 @@ func DefaultPathFor(scale int) (string, error) {
 		}
 		return p, nil
 	}
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		dirs = append(dirs, d, filepath.Dir(d))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			dirs = append(dirs, d)
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
+	dirs := searchdirs.Dirs()
 	for _, name := range []string{DefaultNameFor(scale), DefaultName} {
 		for _, d := range dirs {
 			p := filepath.Join(d, "models", name)

@@ -49,6 +49,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 
+	"github.com/pssr/pssr/internal/searchdirs"
 	"github.com/pssr/pssr/weights"
 )
 
@@ -103,19 +104,7 @@ func DefaultPath() (string, error) {
 		}
 		return p, nil
 	}
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		dirs = append(dirs, d, filepath.Dir(d))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			dirs = append(dirs, d)
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
+	dirs := searchdirs.Dirs()
 	for _, d := range dirs {
 		p := filepath.Join(d, "models", "perceptual", DefaultName)
 		if _, err := os.Stat(p); err == nil {
