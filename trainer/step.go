@@ -140,11 +140,17 @@ func reconTerms(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Wei
 		total = Add(total, MulScalar(detail, cfg.DetailWeight))
 	}
 	if withLPIPS && lp != nil && cfg.LPIPSWeight > 0 {
-		lpl := model.MeanAll(lp.Distance(pickFrames(hq4, lpipsFrames), pickFrames(clamp01(y), lpipsFrames)))
+		lpl := lpipsTerm(lp, hq4, clamp01(y))
 		t.add("lpips", lpl)
 		total = Add(total, MulScalar(lpl, cfg.LPIPSWeight))
 	}
 	return total, t, y
+}
+
+// lpipsTerm is the mean LPIPS of lpipsFrames evenly spaced frames of pred
+// against hq, both [N, H, W, 3] in [0, 1].
+func lpipsTerm(lp *lpips.Weights, hq, pred *Node) *Node {
+	return model.MeanAll(lp.Distance(pickFrames(hq, lpipsFrames), pickFrames(pred, lpipsFrames)))
 }
 
 // clamp01 clamps to [0, 1], as the pipeline does with its output.
@@ -215,7 +221,7 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 	fake := clamp01(y)
 	hq4 := frames4(hq)
 	if lp != nil && cfg.LPIPSWeight > 0 {
-		lpl := model.MeanAll(lp.Distance(pickFrames(hq4, lpipsFrames), pickFrames(fake, lpipsFrames)))
+		lpl := lpipsTerm(lp, hq4, fake)
 		sum.add("lpips", lpl)
 		total = Add(total, MulScalar(lpl, cfg.LPIPSWeight))
 	}
