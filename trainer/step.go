@@ -17,8 +17,9 @@ const lpipsFrames = 4
 //
 // gen updates the stage's network and returns the loss, its terms (names)
 // and, for adversarial draft training, the generated frames. disc, set only
-// for adversarial draft training, updates the discriminator from real and
-// generated frames and returns its hinge loss.
+// for adversarial draft training, updates the discriminator from the batch's
+// ground truth [B, T, H, W, 3] and the generated frames and returns its
+// hinge loss.
 type stepGraphs struct {
 	gen, disc *mlmodel.Exec
 	names     []string
@@ -69,7 +70,8 @@ func buildStep(be compute.Backend, m *model.Model, cfg Config, lp *lpips.Weights
 	}
 	if cfg.Stage == StageDraft && cfg.AdvWeight > 0 {
 		dopt := optimizer.Adam().Scope("AdamDisc").Done()
-		s.disc, err = mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, real, fake *Node) *Node {
+		s.disc, err = mlmodel.NewExec(be, m.Store, func(scope *mlmodel.Scope, hq, fake *Node) *Node {
+			real := frames4(hq)
 			lr, _ := model.Discriminator(scope, real)
 			lf, _ := model.Discriminator(scope, fake)
 			loss := Add(model.MeanAll(hinge(OneMinus(lr))), model.MeanAll(hinge(OnePlus(lf))))

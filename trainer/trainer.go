@@ -649,18 +649,11 @@ func (r *run) runStep(b batch) ([]*tensors.Tensor, error) {
 	fake := out[len(out)-1]
 	out = out[:len(out)-1]
 	r.setTrainableFor(true)
-	d, err := r.step.disc.Exec(hqFrames(b.hq), fake)
+	d, err := r.step.disc.Exec(b.hq, fake)
 	if err != nil {
 		return nil, fmt.Errorf("discriminator: %w", err)
 	}
 	return append(out, d[0]), nil
-}
-
-// hqFrames reshapes a batch's ground truth [B, T, H, W, 3] to frames
-// [B*T, H, W, 3], the discriminator's input.
-func hqFrames(hq *tensors.Tensor) *tensors.Tensor {
-	d := hq.Shape().Dimensions
-	return tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](hq), d[0]*d[1], d[2], d[3], d[4])
 }
 
 // truncateLog drops the lines of a JSON-lines log (loss.jsonl, val.jsonl)
