@@ -112,6 +112,10 @@ func (u *Upscaler) finishExec(n, w, h int) (*mlmodel.Exec, error) {
 		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, z5, cond *Node) *Node {
 			return crop(decodeGraph(ctx, cfg, z5, cond))
 		})
+	} else if u.fuseMode() == FuseLatent {
+		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
+			return crop(decodeGraph(ctx, cfg, freqfuse.FuseLatentGraph(zc, zs, params), cond))
+		})
 	} else {
 		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
 			consistent := decodeGraph(ctx, cfg, zc, cond)

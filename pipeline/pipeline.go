@@ -62,6 +62,10 @@ const (
 	// FusePerStep fuses after every draft step: the previous result's low
 	// frequencies with the new prediction's high frequencies (the paper's text).
 	FusePerStep FuseMode = "per-step"
+	// FuseLatent applies the update's rule to the base and last draft
+	// latents (freqfuse.FuseLatentGraph) and decodes once: one decode
+	// instead of two.
+	FuseLatent FuseMode = "latent"
 	// FuseOff skips the update (the output is the last draft prediction).
 	FuseOff FuseMode = "off"
 )
@@ -69,10 +73,10 @@ const (
 // ParseFuseMode checks a fuse mode name.
 func ParseFuseMode(s string) (FuseMode, error) {
 	switch m := FuseMode(s); m {
-	case FuseFinal, FusePerStep, FuseOff:
+	case FuseFinal, FusePerStep, FuseLatent, FuseOff:
 		return m, nil
 	}
-	return "", fmt.Errorf("pipeline: --fuse %q: want final, per-step or off", s)
+	return "", fmt.Errorf("pipeline: --fuse %q: want final, per-step, latent or off", s)
 }
 
 // Options configure an Upscaler.
@@ -155,6 +159,7 @@ type Upscaler struct {
 	fuser *freqfuse.Fuser
 
 	enc, dec, base, draft *mlmodel.Exec
+	decFused              *mlmodel.Exec // FuseLatent: fuse two latents, decode once
 	nFeat                 int
 	dev                   deviceExecs
 }
@@ -180,6 +185,11 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 	}
 	if u.dec, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, z5, cond *Node) *Node {
 		return decodeGraph(ctx, cfg.AE, z5, cond)
+	}); err != nil {
+		return nil, err
+	}
+	if u.decFused, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
+		return decodeGraph(ctx, cfg.AE, freqfuse.FuseLatentGraph(zc, zs, opt.FuseParams), cond)
 	}); err != nil {
 		return nil, err
 	}
@@ -427,6 +437,14 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 	if len(zs) == 1 {
 		return decode(zs[0])
 	}
+	if u.fuseMode() == FuseLatent {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		y := u.decFused.MustExec(zs[0], zs[1], cond)[0]
+		defer y.FinalizeAll()
+		return TensorToFrames(y), nil
+	}
 	consistent, err := decode(zs[0])
 	if err != nil {
 		return nil, err
@@ -448,9 +466,8 @@ func (u *Upscaler) fuseMode() FuseMode {
 
 // latents encodes cond [T, H, W, 3] and runs the sampling steps of the mode.
 // It returns the latents [1, T, h, w, C] to decode: one (the output; z_L
-// itself in ModeDecoder), or two
-// (the consistent base result and the sharp draft result) when the mode
-// ends with the final frequency update. onBase, when the mode has draft
+// itself in ModeDecoder), or two (the consistent base result and the sharp
+// draft result) when the mode ends with the final or latent frequency update. onBase, when the mode has draft
 // steps, receives the base x0, and onDraft, when set, every draft x0.
 // Every tensor made is appended to owned, for the caller to release.
 func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*tensors.Tensor,
@@ -466,31 +483,27 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 	if u.opt.Mode == ModeDecoder {
 		return []*tensors.Tensor{zl5}, nil
 	}
-	steps := u.opt.Plan.Timesteps()
-	sig := func(i int) (float32, float32) {
-		next := 0.0
-		if i+1 < len(steps) {
-			next = schedule.Sigma(steps[i+1])
-		}
-		return float32(schedule.Sigma(steps[i])), float32(next)
+	steps := u.opt.Plan.Steps()
+	stepArgs := func(s schedule.PlanStep) []any {
+		return []any{float32(s.T), float32(s.Sigma), float32(s.SigmaNext)}
 	}
 
 	// Base step at steps[0] from the LQ latent: x_t = z_L.
-	s0, s1 := sig(0)
-	bout := keep(u.base.MustExec(zl5, zl5, float32(steps[0]), s0, s1))
+	bout := keep(u.base.MustExec(append([]any{zl5, zl5}, stepArgs(steps[0])...)...))
 	x0Base, xt, feats := bout[0], bout[1], bout[2:]
 	if u.opt.Mode == ModeBase || len(steps) == 1 {
 		return []*tensors.Tensor{x0Base}, nil
 	}
 	if u.opt.Mode == ModeBase4Step {
-		var x0 *tensors.Tensor
-		for i := 1; i < len(steps); i++ {
+		x0, _, err := schedule.Walk(steps[1:], xt, func(s schedule.PlanStep, xt *tensors.Tensor) (*tensors.Tensor, *tensors.Tensor, error) {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			s, sn := sig(i)
-			o := keep(u.base.MustExec(xt, zl5, float32(steps[i]), s, sn))
-			x0, xt = o[0], o[1]
+			o := keep(u.base.MustExec(append([]any{xt, zl5}, stepArgs(s)...)...))
+			return o[0], o[1], nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return []*tensors.Tensor{x0}, nil
 	}
@@ -499,25 +512,26 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 			return nil, err
 		}
 	}
-	var x0 *tensors.Tensor
-	for i := 1; i < len(steps); i++ {
+	x0, _, err := schedule.Walk(steps[1:], xt, func(s schedule.PlanStep, xt *tensors.Tensor) (*tensors.Tensor, *tensors.Tensor, error) {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		s, sn := sig(i)
-		args := []any{xt, zl5, float32(steps[i]), s, sn}
+		args := append([]any{xt, zl5}, stepArgs(s)...)
 		for _, f := range feats {
 			args = append(args, f)
 		}
 		o := keep(u.draft.MustExec(args...))
-		x0, xt = o[0], o[1]
 		if onDraft != nil {
-			if err := onDraft(x0); err != nil {
-				return nil, err
+			if err := onDraft(o[0]); err != nil {
+				return nil, nil, err
 			}
 		}
+		return o[0], o[1], nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if u.fuseMode() == FuseFinal {
+	if m := u.fuseMode(); m == FuseFinal || m == FuseLatent {
 		return []*tensors.Tensor{x0Base, x0}, nil
 	}
 	return []*tensors.Tensor{x0}, nil

@@ -75,6 +75,46 @@ func (p Plan) Validate() error {
 // Timesteps returns the base timestep followed by the draft timesteps.
 func (p Plan) Timesteps() []int { return append([]int{p.Base}, p.Draft...) }
 
+// PlanStep is one sampling step of a plan: its place in the plan, its timestep,
+// its noise level and the noise level the step moves to (0 after the
+// plan's last step: the clean sample).
+type PlanStep struct {
+	Index            int
+	T                int
+	Sigma, SigmaNext float64
+}
+
+// Steps returns the plan's sampling steps: the sigma table, from the base
+// timestep's sigma down to the terminal 0 that the last step moves to.
+func (p Plan) Steps() []PlanStep {
+	all := p.Timesteps()
+	out := make([]PlanStep, len(all))
+	for i, t := range all {
+		out[i] = PlanStep{Index: i, T: t, Sigma: Sigma(t)}
+		if i+1 < len(all) {
+			out[i].SigmaNext = Sigma(all[i+1])
+		}
+	}
+	return out
+}
+
+// Walk is the sampling loop, the one copy that the pipeline and the
+// trainer share: from x_t at steps[0], it calls step for every step in
+// order with the current x_t; step runs the network and returns the
+// step's x0 prediction and x_next (PredictX0 and Step, or their graph
+// forms), and x_next becomes the next step's x_t. Walk returns the last
+// step's x0 and x_next, or step's first error. With no steps it returns
+// the zero x0 and xt unchanged.
+func Walk[X any](steps []PlanStep, xt X, step func(s PlanStep, xt X) (x0, next X, err error)) (x0 X, next X, err error) {
+	next = xt
+	for _, s := range steps {
+		if x0, next, err = step(s, next); err != nil {
+			return x0, next, err
+		}
+	}
+	return x0, next, nil
+}
+
 // Next returns the timestep that follows t in the plan, or 0 after the last.
 func (p Plan) Next(t int) int {
 	all := p.Timesteps()

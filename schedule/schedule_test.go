@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -138,3 +139,85 @@ func TestGraphMatchesHost(t *testing.T) {
 		t.Errorf("graph step differs by %g", d)
 	}
 }
+
+func TestSteps(t *testing.T) {
+	cases := []struct {
+		name  string
+		plan  Plan
+		want  []int
+		sigma []float64 // Sigma, then SigmaNext of the last step
+	}{
+		{"released", DefaultPlan(), []int{699, 599, 499, 399}, []float64{0.699, 0.599, 0.499, 0.399, 0}},
+		{"base only", Plan{Base: 699}, []int{699}, []float64{0.699, 0}},
+		{"one draft", Plan{Base: 699, Draft: []int{599}}, []int{699, 599}, []float64{0.699, 0.599, 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			steps := c.plan.Steps()
+			if len(steps) != len(c.want) {
+				t.Fatalf("%d steps, want %d", len(steps), len(c.want))
+			}
+			for i, s := range steps {
+				if s.Index != i || s.T != c.want[i] {
+					t.Fatalf("step %d = %+v, want index %d, t %d", i, s, i, c.want[i])
+				}
+				if math.Abs(s.Sigma-c.sigma[i]) > 1e-12 || math.Abs(s.SigmaNext-c.sigma[i+1]) > 1e-12 {
+					t.Fatalf("step %d sigmas %v -> %v, want %v -> %v", i, s.Sigma, s.SigmaNext, c.sigma[i], c.sigma[i+1])
+				}
+			}
+		})
+	}
+}
+
+// Walk with the exact velocity of a known (x0, noise) pair stays on the
+// forward process at every step and ends on x0; it visits every step once,
+// in order, and stops at the first error.
+func TestWalk(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x0, noise := randSlice(r, 64), randSlice(r, 64)
+	plan := DefaultPlan()
+	steps := plan.Steps()
+	xt := make([]float32, len(x0))
+	Noise(xt, x0, noise, steps[0].Sigma)
+	var visited []int
+	v := make([]float32, len(x0))
+	Velocity(v, x0, noise)
+	gotX0, gotNext, err := Walk(steps, xt, func(s PlanStep, xt []float32) ([]float32, []float32, error) {
+		visited = append(visited, s.T)
+		want := make([]float32, len(x0))
+		Noise(want, x0, noise, s.Sigma)
+		if d := maxDiff(xt, want); d > 1e-5 {
+			t.Fatalf("at t=%d x_t is off the forward process by %g", s.T, d)
+		}
+		p, n := make([]float32, len(xt)), make([]float32, len(xt))
+		PredictX0(p, xt, v, s.Sigma)
+		Step(n, xt, v, s.Sigma, s.SigmaNext)
+		return p, n, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(visited) != 4 || visited[0] != 699 || visited[3] != 399 {
+		t.Fatalf("visited %v, want %v", visited, plan.Timesteps())
+	}
+	if d := maxDiff(gotX0, x0); d > 1e-5 {
+		t.Fatalf("last x0 off by %g", d)
+	}
+	if d := maxDiff(gotNext, x0); d > 1e-5 {
+		t.Fatalf("last x_next (sigma 0) off x0 by %g", d)
+	}
+
+	calls := 0
+	_, _, err = Walk(steps, xt, func(s PlanStep, xt []float32) ([]float32, []float32, error) {
+		calls++
+		if s.Index == 1 {
+			return nil, nil, errTest
+		}
+		return xt, xt, nil
+	})
+	if err != errTest || calls != 2 {
+		t.Fatalf("err %v after %d calls, want errTest after 2", err, calls)
+	}
+}
+
+var errTest = errors.New("test error")

@@ -16,7 +16,8 @@
 #
 # Environment: FRAMES=N caps the frames per shot (default 1000: all);
 # CROP=WxH centre-crops each ground-truth frame to at most W x H (default:
-# none); the ground truth is always cropped to a multiple of 4. BACKEND
+# none); the ground truth is always cropped to a multiple of 4. BENCH_FLAGS
+# (default none) are extra flags for every bench run (e.g. "--fc 0.3"). BACKEND
 # (default go), WARMUP (bench --warmup, default 2), SEED (default 0), PSSR (a
 # pssr binary; default: built from this checkout).
 set -euo pipefail
@@ -38,6 +39,7 @@ MODES="${MODES:-bicubic,decoder,base,base-4step,pssr-nofuse,pssr}"
 BACKEND="${BACKEND:-go}"
 WARMUP="${WARMUP:-2}"
 SEED="${SEED:-0}"
+BENCH_FLAGS="${BENCH_FLAGS:-}"
 SCALE=4
 export GOEXPERIMENT="${GOEXPERIMENT:-simd}"
 
@@ -59,7 +61,7 @@ if [ -z "$shots" ]; then
   exit 1
 fi
 {
-  echo "FRAMES=$FRAMES CROP=$CROP PRESETS=\"$PRESETS\" MODES=$MODES BACKEND=$BACKEND WARMUP=$WARMUP SEED=$SEED VAL=$VAL \\"
+  echo "FRAMES=$FRAMES CROP=$CROP PRESETS=\"$PRESETS\" MODES=$MODES BENCH_FLAGS=\"$BENCH_FLAGS\" BACKEND=$BACKEND WARMUP=$WARMUP SEED=$SEED VAL=$VAL \\"
   echo "  scripts/ablation.sh $1 $2"
   echo "# $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%Y-%m-%dT%H:%MZ)"
 } >"$out/command.txt"
@@ -86,7 +88,7 @@ for shot in $shots; do
       gtflag=(--gt "$gt")
     fi
     "$pssr" bench "$in" "${gtflag[@]}" --scale "$SCALE" --frames "$n" --modes "$MODES" --model "$model" \
-      --backend "$BACKEND" --warmup "$WARMUP" --json "$out/$preset/$name.json" -q >"$out/$preset/$name.txt"
+      --backend "$BACKEND" --warmup "$WARMUP" $BENCH_FLAGS --json "$out/$preset/$name.json" -q >"$out/$preset/$name.txt"
   done
 done
 go run ./scripts/benchagg "$out"

@@ -186,23 +186,21 @@ func baseLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weigh
 func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weights, hq, lq *Node) (*Node, lossTerms, *Node) {
 	g := hq.Graph()
 	zh5, zl5 := latents(scope, mc, hq, lq)
-	plan := schedule.DefaultPlan()
-	sig := func(ts int) *Node { return Const(g, float32(schedule.Sigma(ts))) }
-	v, feats := model.Base(scope, mc, zl5, zl5, Const(g, float32(plan.Base)))
+	steps := schedule.DefaultPlan().Steps()
+	sig := func(v float64) *Node { return Const(g, float32(v)) }
+	base := steps[0]
+	v, feats := model.Base(scope, mc, zl5, zl5, Const(g, float32(base.T)))
 	for i := range feats {
 		feats[i] = StopGradient(feats[i])
 	}
-	xt := StopGradient(schedule.StepGraph(zl5, v, sig(plan.Base), sig(plan.Draft[0])))
+	xt := StopGradient(schedule.StepGraph(zl5, v, sig(base.Sigma), sig(base.SigmaNext)))
 	var total *Node
 	var sum lossTerms
 	var y *Node
-	for i, ts := range plan.Draft {
-		next := 0
-		if i+1 < len(plan.Draft) {
-			next = plan.Draft[i+1]
-		}
-		vd := model.Draft(scope, mc, xt, zl5, Const(g, float32(ts)), feats)
-		x0 := schedule.PredictX0Graph(xt, vd, sig(ts))
+	drafts := steps[1:]
+	_, _, _ = schedule.Walk(drafts, xt, func(s schedule.PlanStep, xt *Node) (*Node, *Node, error) {
+		vd := model.Draft(scope, mc, xt, zl5, Const(g, float32(s.T)), feats)
+		x0 := schedule.PredictX0Graph(xt, vd, sig(s.Sigma))
 		l, t, dec := reconTerms(scope, mc, cfg, lp, x0, zh5, hq, lq, false)
 		if total == nil {
 			total, sum = l, t
@@ -213,9 +211,9 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 			}
 		}
 		y = dec
-		xt = StopGradient(schedule.StepGraph(xt, vd, sig(ts), sig(next)))
-	}
-	k := float64(len(plan.Draft))
+		return x0, StopGradient(schedule.StepGraph(xt, vd, sig(s.Sigma), sig(s.SigmaNext))), nil
+	})
+	k := float64(len(drafts))
 	total = DivScalar(total, k)
 	for i := range sum.nodes {
 		sum.nodes[i] = DivScalar(sum.nodes[i], k)

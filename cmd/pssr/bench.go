@@ -14,6 +14,7 @@ import (
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/bench"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/metrics"
 	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/model"
@@ -23,8 +24,23 @@ import (
 
 func init() { commands = append(commands, newBenchCmd) }
 
+// benchPSSRMode is a PS-SR mode bench offers: a pipeline mode and, for
+// ModePSSR, the form of the frequency update.
+type benchPSSRMode struct {
+	name string
+	mode pipeline.Mode
+	fuse pipeline.FuseMode
+}
+
 // benchPSSRModes are the PS-SR modes bench offers, in the order it runs them.
-var benchPSSRModes = []pipeline.Mode{pipeline.ModeDecoder, pipeline.ModeBase, pipeline.ModeBase4Step, pipeline.ModePSSR, pipeline.ModePSSRNoFuse}
+var benchPSSRModes = []benchPSSRMode{
+	{"decoder", pipeline.ModeDecoder, pipeline.FuseFinal},
+	{"base", pipeline.ModeBase, pipeline.FuseFinal},
+	{"base-4step", pipeline.ModeBase4Step, pipeline.FuseFinal},
+	{"pssr", pipeline.ModePSSR, pipeline.FuseFinal},
+	{"pssr-latent", pipeline.ModePSSR, pipeline.FuseLatent},
+	{"pssr-nofuse", pipeline.ModePSSRNoFuse, pipeline.FuseFinal},
+}
 
 func newBenchCmd(a *app) *cobra.Command {
 	var (
@@ -33,6 +49,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		degrade, keepGoing, noLPIPS                                     bool
 		tile, windowT                                                   int
 		deviceOps                                                       string
+		fuseParams                                                      = freqfuse.DefaultParams()
 	)
 	cmd := &cobra.Command{
 		Use:   "bench IN",
@@ -52,9 +69,10 @@ IN is a video or a folder of PNG/JPEG frames; at most --frames frames are read.
 
 Modes (--modes takes names, kinds or "all"):
   baseline  bicubic, lanczos
-  pssr      decoder, base, base-4step, pssr, pssr-nofuse (the model of --model
-            on the backend of --backend; skipped when no model is found;
-            decoder is the model's decoder alone on the low-quality latent)
+  pssr      decoder, base, base-4step, pssr, pssr-latent, pssr-nofuse (the
+            model of --model on the backend of --backend; skipped when no
+            model is found; decoder is the model's decoder alone on the
+            low-quality latent; pssr-latent is pssr with --fuse latent)
   peer      realesrgan-x4fast, realesrgan-x4plus, upscalerjs-slim,
             upscalerjs-medium, upscalerjs-thick (external tools installed by
             scripts/install-peers.sh; skipped when not installed)
@@ -113,7 +131,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 
 			backendDesc := ""
 			if benchHasKind(selected, bench.KindPSSR) {
-				desc, cleanup, err := benchWirePSSR(a, selected, backendSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps)
+				desc, cleanup, err := benchWirePSSR(a, selected, backendSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams)
 				if err != nil {
 					return err
 				}
@@ -177,6 +195,8 @@ ground truth itself; it needs frames of 96x96 or more.`,
 	f.IntVar(&warmup, "warmup", bench.DefaultWarmupFrames, "untimed warm-up run on the first `N` frames of each mode (0: none)")
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.IntVar(&tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
+	f.Float64Var(&fuseParams.Alpha, "alpha", fuseParams.Alpha, "strength of the draft's high-frequency band in the pssr modes, 0 to 2")
+	f.Float64Var(&fuseParams.Fc, "fc", fuseParams.Fc, "Butterworth cut-off of the pssr modes' update, in (0, 0.7072] (of the latent grid in pssr-latent)")
 	f.IntVar(&windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
 	f.BoolVar(&noLPIPS, "no-lpips", false, "skip LPIPS (it needs models/perceptual/"+lpips.DefaultName+" or $"+lpips.EnvPath+")")
 	f.BoolVar(&keepGoing, "keep-going", true, "report a mode that fails as failed and go on (false: stop at the first failure)")
@@ -188,7 +208,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 func benchPSSRPlaceholders() []bench.Mode {
 	var ms []bench.Mode
 	for _, m := range benchPSSRModes {
-		ms = append(ms, bench.Mode{Name: string(m), Kind: bench.KindPSSR, Skip: errors.New("not loaded")})
+		ms = append(ms, bench.Mode{Name: m.name, Kind: bench.KindPSSR, Skip: errors.New("not loaded")})
 	}
 	return ms
 }
@@ -207,7 +227,7 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // model or a backend that does not start skips the modes with that note;
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
-func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string) (string, func(), error) {
+func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params) (string, func(), error) {
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -255,7 +275,12 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		}
 		opt := pipeline.DefaultOptions()
 		opt.Scale = scale
-		opt.Mode = pipeline.Mode(selected[i].Name)
+		for _, bm := range benchPSSRModes {
+			if bm.name == selected[i].Name {
+				opt.Mode, opt.Fuse = bm.mode, bm.fuse
+			}
+		}
+		opt.FuseParams = fuseParams
 		opt.OnDevice = onDevice
 		if onDevice {
 			opt.Tile = deviceTile
