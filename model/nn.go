@@ -101,26 +101,60 @@ func linear(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
 }
 
 // layerNorm normalises the last axis; affine adds a learned gain and offset.
+// Where the backend has a fused LayerNorm (the pure-Go one does) the forward
+// pass runs it, in one parallel pass; the gradient always goes through the
+// decomposed form (InternalFusedOpCaller), so training is unchanged.
 func layerNorm(scope *mlmodel.Scope, x *Node, affine bool) *Node {
+	var gain, bias *Node
+	if affine {
+		g := x.Graph()
+		d := x.Shape().Dimensions[x.Rank()-1]
+		gain = param(scope, "gain", initOne, 0, d).ValueGraph(g)
+		bias = param(scope, "bias", initZero, 0, d).ValueGraph(g)
+	}
+	return layerNormWith(x, gain, bias)
+}
+
+// layerNormWith is layerNorm with the gain and bias given (both nil for
+// none).
+func layerNormWith(x, gain, bias *Node) *Node {
+	out, _ := InternalFusedOpCaller(
+		func() *Node { return BackendFusedLayerNorm(x, []int{x.Rank() - 1}, layerNormEps, gain, bias) },
+		func() *Node { return layerNormDecomposed(x, gain, bias) },
+		true)
+	return out
+}
+
+// layerNormEps is the variance offset of layerNorm.
+const layerNormEps = 1e-6
+
+// layerNormDecomposed is layerNorm in primitive ops, with the broadcasts of
+// bcast.go that keep its gradient fast.
+func layerNormDecomposed(x, gain, bias *Node) *Node {
 	m, d := rowsOf(x)
 	flat := Reshape(x, m, d)
 	xc := Sub(flat, expandLast(meanLast(flat), d))
-	inv := Reciprocal(Sqrt(AddScalar(meanLast(Square(xc)), 1e-6)))
+	inv := Reciprocal(Sqrt(AddScalar(meanLast(Square(xc)), layerNormEps)))
 	y := Reshape(Mul(xc, expandLast(inv, d)), x.Shape().Dimensions...)
-	if !affine {
+	if gain == nil {
 		return y
 	}
-	g := x.Graph()
-	gain := param(scope, "gain", initOne, 0, d).ValueGraph(g)
-	bias := param(scope, "bias", initZero, 0, d).ValueGraph(g)
 	return addRow(mulRow(y, gain), bias)
 }
 
-// gelu is the tanh approximation of GELU.
+// gelu is the tanh approximation of GELU. Where the backend has a fused
+// GELU the forward pass runs it; the gradient goes through the decomposed
+// form.
 func gelu(x *Node) *Node {
-	c := Add(x, MulScalar(Mul(Square(x), x), 0.044715))
-	c = Tanh(MulScalar(c, math.Sqrt(2/math.Pi)))
-	return Mul(x, MulScalar(OnePlus(c), 0.5))
+	out, _ := InternalFusedOpCaller(
+		func() *Node { return BackendFusedGelu(x, false) },
+		func() *Node {
+			c := Add(x, MulScalar(Mul(Square(x), x), 0.044715))
+			c = Tanh(MulScalar(c, math.Sqrt(2/math.Pi)))
+			return Mul(x, MulScalar(OnePlus(c), 0.5))
+		},
+		true)
+	return out
 }
 
 // silu is x * sigmoid(x).
@@ -211,26 +245,25 @@ func gatherRows(x *Node, idx []int32, dims ...int) *Node {
 }
 
 // neighbourhood3x3 returns, for x [N, h, w, C], the 3x3 neighbourhood of every
-// position stacked on the feature axis: [N, h, w, 9*C], replicating edges.
-// Followed by a dense layer it is a 3x3 convolution computed as a MatMul.
+// position stacked on the feature axis: [N, h, w, 9*C] in (dy, dx) row-major
+// order, replicating edges. Followed by a dense layer it is a 3x3
+// convolution computed as a MatMul. It is built from slices and
+// concatenations (memory copies, with gradients through Pad on every
+// backend): on the pure-Go backend this is several times faster than the
+// equivalent Gather.
 func neighbourhood3x3(x *Node) *Node {
 	d := x.Shape().Dimensions
-	n, h, w, c := d[0], d[1], d[2], d[3]
-	idx := make([]int32, 0, n*h*w*9)
-	for b := 0; b < n; b++ {
-		for y := 0; y < h; y++ {
-			for xx := 0; xx < w; xx++ {
-				for dy := -1; dy <= 1; dy++ {
-					for dx := -1; dx <= 1; dx++ {
-						sy := min(max(y+dy, 0), h-1)
-						sx := min(max(xx+dx, 0), w-1)
-						idx = append(idx, int32((b*h+sy)*w+sx))
-					}
-				}
-			}
+	h, w := d[1], d[2]
+	all := AxisRange()
+	xp := Concatenate([]*Node{Slice(x, all, AxisRange(0, 1)), x, Slice(x, all, AxisRange(h-1, h))}, 1)
+	xp = Concatenate([]*Node{Slice(xp, all, all, AxisRange(0, 1)), xp, Slice(xp, all, all, AxisRange(w-1, w))}, 2)
+	parts := make([]*Node, 0, 9)
+	for dy := 0; dy < 3; dy++ {
+		for dx := 0; dx < 3; dx++ {
+			parts = append(parts, Slice(xp, all, AxisRange(dy, dy+h), AxisRange(dx, dx+w)))
 		}
 	}
-	return gatherRows(x, idx, n, h, w, 9*c)
+	return Concatenate(parts, -1)
 }
 
 // remapGrid gathers x [N, h, w, C] onto a grid of size (oh, ow) where output
