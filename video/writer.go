@@ -357,14 +357,23 @@ type writer struct {
 	stopAfter func() bool
 }
 
-// deep reports whether the output keeps more than 8 bits a sample.
-func (w *writer) deep() bool {
-	switch w.opt.Codec {
+// SampleBits returns the bits a sample keeps on its way into an output that
+// Create makes with o: 16 (a 16-bit pipe) when BitDepth is above 8 and the
+// codec keeps more than 8 bits (H265 and VP9 10-bit, FFV1 16-bit), else 8.
+// Frames that went through an output of 16 bits a sample and are read back
+// write the same output again, bit for bit. o.Codec must be set.
+func (o WriterOptions) SampleBits() int {
+	switch o.Codec {
 	case H265, VP9, FFV1:
-		return w.opt.BitDepth > 8
+		if o.BitDepth > 8 {
+			return 16
+		}
 	}
-	return false
+	return 8
 }
+
+// deep reports whether the output keeps more than 8 bits a sample.
+func (w *writer) deep() bool { return w.opt.SampleBits() > 8 }
 
 // yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding),
 // 10-bit for deep outputs.
