@@ -51,7 +51,8 @@ type WriterOptions struct {
 	Overwrite bool
 	// BitDepth is the input's bits per sample (Info.BitDepth); above 8,
 	// H265 and VP9 write 10-bit 4:2:0 (4:4:4 for odd sizes) and FFV1
-	// 16-bit RGB, from a 16-bit pipe. H264 and PNG stay 8-bit.
+	// 16-bit RGB, from a 16-bit pipe, and PNG writes 16-bit RGB (rgb48)
+	// frames. H264 stays 8-bit.
 	BitDepth int
 	// Timestamps, when not nil, time the frames of a video output: frame i
 	// is shown at Timestamps.PTS[i] (relative to the start of the file, as
@@ -77,7 +78,7 @@ type WriterOptions struct {
 // goroutine.
 type Writer interface {
 	// Write appends a frame (samples are clamped to [0, 1] and rounded to
-	// 8 bits, or 16 for a deep output: WriterOptions.BitDepth).
+	// 8 bits, or 16 for a deep output: WriterOptions.SampleBits).
 	Write(*frame.Image) error
 	// Close finishes the output and renames it into place. It fails with
 	// ErrNoFrames when no frame was written.
@@ -359,12 +360,13 @@ type writer struct {
 
 // SampleBits returns the bits a sample keeps on its way into an output that
 // Create makes with o: 16 (a 16-bit pipe) when BitDepth is above 8 and the
-// codec keeps more than 8 bits (H265 and VP9 10-bit, FFV1 16-bit), else 8.
+// codec keeps more than 8 bits (H265 and VP9 10-bit, FFV1 and PNG 16-bit),
+// else 8.
 // Frames that went through an output of 16 bits a sample and are read back
 // write the same output again, bit for bit. o.Codec must be set.
 func (o WriterOptions) SampleBits() int {
 	switch o.Codec {
-	case H265, VP9, FFV1:
+	case H265, VP9, FFV1, PNG:
 		if o.BitDepth > 8 {
 			return 16
 		}
@@ -522,7 +524,11 @@ func (w *writer) Write(m *frame.Image) error {
 		if w.folder {
 			name = filepath.Join(w.tmp, fmt.Sprintf("%06d.png", w.n+1))
 		}
-		if err := frame.SavePNG(name, m); err != nil {
+		save := frame.SavePNG
+		if w.deep() {
+			save = frame.SavePNG16
+		}
+		if err := save(name, m); err != nil {
 			return w.failLocked(fmt.Errorf("video: %s: frame %d: %w", op, w.n+1, err))
 		}
 		w.n++

@@ -172,9 +172,10 @@ func TestUpscaleVFR(t *testing.T) {
 }
 
 // TestUpscaleResumeKeeps interrupts and resumes upscales whose checkpoint
-// must keep more than 8-bit frames: a 10-bit input into 16-bit FFV1 (the
-// resumed output is bit-exact with an uninterrupted run's at 16 bits), and
-// a variable-rate input (the resumed output keeps its timestamps too).
+// must keep more than 8-bit frames or the input's timing: a 10-bit input
+// into 16-bit FFV1 and into 16-bit PNG frames (the resumed output is
+// bit-exact with an uninterrupted run's at 16 bits), and a variable-rate
+// input (bit-exact, and the resumed output keeps its timestamps too).
 func TestUpscaleResumeKeeps(t *testing.T) {
 	needFFmpeg(t)
 	modelPath, _ := active(t)
@@ -185,19 +186,27 @@ func TestUpscaleResumeKeeps(t *testing.T) {
 	vfr := makeVFRClip(t, dir, "vfr.mkv", 8, "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "flac")
 	for _, tc := range []struct {
 		name, in string
-		pixFmt   string
+		codec    string
+		pixFmt   string // of the output and the segments
+		segFmt   string
 	}{
-		{"10-bit", deep, "gbrp16le"},
-		{"vfr", vfr, "bgr0"},
+		{"10-bit", deep, "ffv1", "gbrp16le", "gbrp16le"},
+		// 16-bit PNG frames (a folder reads as rgb24, at 16 bits).
+		{"10-bit png", deep, "png", "rgb24", "gbrp16le"},
+		{"vfr", vfr, "ffv1", "bgr0", "bgr0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(resumeArgs(modelPath), "--codec", "ffv1")
+			args := append(resumeArgs(modelPath), "--codec", tc.codec)
 			out := t.TempDir()
-			ref := filepath.Join(out, "ref.mkv")
+			ext := ".mkv"
+			if tc.codec == "png" {
+				ext = ""
+			}
+			ref := filepath.Join(out, "ref"+ext)
 			if code, _, stderr := cli(t, append([]string{"upscale", tc.in, ref}, args...)...); code != 0 {
 				t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
 			}
-			got := filepath.Join(out, "got.mkv")
+			got := filepath.Join(out, "got"+ext)
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
 			var o, e bytes.Buffer
@@ -219,8 +228,8 @@ func TestUpscaleResumeKeeps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if si.PixFmt != tc.pixFmt {
-				t.Errorf("segment pix_fmt %s, want %s", si.PixFmt, tc.pixFmt)
+			if si.PixFmt != tc.segFmt {
+				t.Errorf("segment pix_fmt %s, want %s", si.PixFmt, tc.segFmt)
 			}
 			code, _, stderr := cli(t, append([]string{"upscale", tc.in, got, "--resume", "--log-level", "info"}, args...)...)
 			if code != 0 {
@@ -233,6 +242,9 @@ func TestUpscaleResumeKeeps(t *testing.T) {
 			gi, have := readAll(t, got)
 			if ri.PixFmt != tc.pixFmt || gi.PixFmt != tc.pixFmt {
 				t.Errorf("pix_fmt %s and %s, want %s", ri.PixFmt, gi.PixFmt, tc.pixFmt)
+			}
+			if wantBits := map[string]int{"bgr0": 8}[tc.pixFmt]; wantBits == 0 && (ri.BitDepth != 16 || gi.BitDepth != 16) {
+				t.Errorf("outputs of %d and %d bits, want 16", ri.BitDepth, gi.BitDepth)
 			}
 			if len(have) != len(want) || len(have) != 8 {
 				t.Fatalf("resumed %d frames, uninterrupted %d, want 8", len(have), len(want))
