@@ -97,6 +97,10 @@ type Manifest struct {
 	Emitted int `json:"frames_done"`
 	// Segments hold frames [0, Emitted) in order.
 	Segments []Segment `json:"segments"`
+	// SegmentBits is the bits a sample of the segments keeps: 16 (FFV1
+	// gbrp16le) for an output of more than 8 bits a sample, 0 for 8 (bgr0;
+	// the only kind before it was recorded).
+	SegmentBits int `json:"segment_bits,omitempty"`
 	// State names the state file and its hash ("" before the first window).
 	State       string `json:"state,omitempty"`
 	StateSHA256 string `json:"state_sha256,omitempty"`
@@ -124,6 +128,11 @@ type Options struct {
 	// segment files).
 	Width, Height int
 	FrameRate     video.Rational
+	// SampleBits is the bits a sample of the output keeps
+	// (video.WriterOptions.SampleBits): above 8, the segments are 16-bit
+	// FFV1, so that replaying them gives a 10-bit or 16-bit output the same
+	// samples as an uninterrupted run's. 0 means 8.
+	SampleBits int
 	// Logger receives progress messages; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -181,7 +190,7 @@ func Open(ctx context.Context, out string, key Key, opt Options) (*Checkpoint, *
 
 // load reads the manifest and state, checks them and removes stray files.
 func (c *Checkpoint) load() (*tiling.State, error) {
-	fresh := Manifest{Format: Format, Key: c.key, FramesTotal: c.opt.FramesTotal}
+	fresh := Manifest{Format: Format, Key: c.key, FramesTotal: c.opt.FramesTotal, SegmentBits: c.segmentBits()}
 	data, err := os.ReadFile(filepath.Join(c.dir, manifestName))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -207,6 +216,10 @@ func (c *Checkpoint) load() (*tiling.State, error) {
 	}
 	if err := compareKeys(m.Key, c.key); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w: %v; delete the folder to start over", c.dir, ErrMismatch, err)
+	}
+	if have, want := max(m.SegmentBits, 8), max(c.segmentBits(), 8); have != want {
+		return nil, fmt.Errorf("checkpoint %s: %w: its segments keep %d bits a sample, this output needs %d (a checkpoint of an older pssr); delete the folder to start over",
+			c.dir, ErrMismatch, have, want)
 	}
 	next := 0
 	for _, s := range m.Segments {
@@ -234,6 +247,15 @@ func (c *Checkpoint) load() (*tiling.State, error) {
 	c.m = m
 	c.log.Info("checkpoint: resuming", "dir", c.dir, "windows_done", m.Windows, "frames_done", m.Emitted, "frames_total", m.FramesTotal)
 	return st, c.clean()
+}
+
+// segmentBits returns Manifest.SegmentBits for this output: 16 for an
+// output of more than 8 bits a sample, else 0.
+func (c *Checkpoint) segmentBits() int {
+	if c.opt.SampleBits > 8 {
+		return 16
+	}
+	return 0
 }
 
 // compareKeys names the parts of have that differ from want.
@@ -341,7 +363,7 @@ func (c *Checkpoint) Write(f *frame.Image) error {
 		c.segName = fmt.Sprintf("seg-%08d.mkv", c.segStart)
 		w, err := video.Create(c.ctx, filepath.Join(c.dir, c.segName), video.WriterOptions{
 			Codec: video.FFV1, Width: c.opt.Width, Height: c.opt.Height, FrameRate: c.opt.FrameRate,
-			Overwrite: true, Logger: c.log,
+			BitDepth: max(c.segmentBits(), 8), Overwrite: true, Logger: c.log,
 		})
 		if err != nil {
 			return fmt.Errorf("checkpoint: segment: %w", err)

@@ -132,3 +132,57 @@ func TestCheckpoint(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestSegmentBits checks that a deep output's segments are 16-bit FFV1
+// and that a checkpoint whose segments keep fewer bits than the output
+// needs (an older pssr's 8-bit segments) is refused by name.
+func TestSegmentBits(t *testing.T) {
+	needFFmpeg(t)
+	out := filepath.Join(t.TempDir(), "out.mkv")
+	key := Key{Input: "aa", Model: "bb", Options: []byte(`{"scale":2}`)}
+	eight := Options{Width: 6, Height: 4, FrameRate: video.Rational{Num: 25, Den: 1}, FramesTotal: 4}
+	deep := eight
+	deep.SampleBits = 16
+	rng := rand.New(rand.NewPCG(3, 4))
+	c, _, err := Open(t.Context(), out, key, eight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitOne(t, c, rng, 2, 1)
+	if m := c.Manifest(); m.SegmentBits != 0 {
+		t.Errorf("8-bit output: segment_bits %d, want 0 (unset)", m.SegmentBits)
+	}
+	c.Close()
+	deep.Resume = true
+	_, _, err = Open(t.Context(), out, key, deep)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "keep 8 bits a sample, this output needs 16") {
+		t.Fatalf("8-bit segments for a 16-bit output: %v, want ErrMismatch naming the bits", err)
+	}
+	if err := os.RemoveAll(DirFor(out)); err != nil {
+		t.Fatal(err)
+	}
+
+	deep.Resume = false
+	c, _, err = Open(t.Context(), out, key, deep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitOne(t, c, rng, 2, 1)
+	if m := c.Manifest(); m.SegmentBits != 16 {
+		t.Errorf("16-bit output: segment_bits %d, want 16", m.SegmentBits)
+	}
+	info, err := video.Probe(t.Context(), c.Segments()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.PixFmt != "gbrp16le" {
+		t.Errorf("16-bit output: segment pix_fmt %s, want gbrp16le", info.PixFmt)
+	}
+	c.Close()
+	deep.Resume = true
+	c, st, err := Open(t.Context(), out, key, deep)
+	if err != nil || st == nil {
+		t.Fatalf("resume of 16-bit segments: %v, %v", st, err)
+	}
+	c.Close()
+}

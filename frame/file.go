@@ -11,7 +11,7 @@ import (
 	"github.com/pssr/pssr/internal/atomicfile"
 )
 
-// Load reads a PNG or JPEG file.
+// Load reads a PNG or JPEG file; 16-bit PNGs keep their 16 bits.
 func Load(path string) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -32,6 +32,17 @@ func SavePNG(path string, m *Image) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := png.Encoder{CompressionLevel: png.BestSpeed}
 		if err := enc.Encode(w, m.ToNRGBA()); err != nil {
+			return fmt.Errorf("encode %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// SavePNG16 writes m as a 16-bit RGB PNG (rgb48), like SavePNG.
+func SavePNG16(path string, m *Image) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		if err := enc.Encode(w, m.ToRGBA64()); err != nil {
 			return fmt.Errorf("encode %s: %w", path, err)
 		}
 		return nil

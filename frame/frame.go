@@ -117,6 +117,12 @@ func FromImage(src image.Image) *Image {
 	case *image.RGBA:
 		m.from4(s.Pix, s.Stride)
 		return m
+	case *image.RGBA64:
+		m.from8(s.Pix, s.Stride)
+		return m
+	case *image.NRGBA64:
+		m.from8(s.Pix, s.Stride)
+		return m
 	case *image.YCbCr:
 		for y := 0; y < m.H; y++ {
 			for x := 0; x < m.W; x++ {
@@ -141,6 +147,40 @@ func FromImage(src image.Image) *Image {
 		}
 	}
 	return m
+}
+
+// from8 fills m from 8-byte-per-pixel samples laid out R, G, B, A, each
+// 16-bit big-endian (the layout of image.RGBA64 and image.NRGBA64),
+// ignoring A: 16-bit PNGs keep their precision.
+func (m *Image) from8(pix []uint8, stride int) {
+	for y := 0; y < m.H; y++ {
+		row := pix[y*stride:]
+		for x := 0; x < m.W; x++ {
+			o := (y*m.W + x) * 3
+			p := row[8*x:]
+			m.Pix[o] = float32(uint16(p[0])<<8|uint16(p[1])) / 65535
+			m.Pix[o+1] = float32(uint16(p[2])<<8|uint16(p[3])) / 65535
+			m.Pix[o+2] = float32(uint16(p[4])<<8|uint16(p[5])) / 65535
+		}
+	}
+}
+
+// ToRGBA64 converts m to an opaque 16-bit image.RGBA64, clamping to [0, 1]
+// and rounding.
+func (m *Image) ToRGBA64() *image.RGBA64 {
+	out := image.NewRGBA64(image.Rect(0, 0, m.W, m.H))
+	for y := 0; y < m.H; y++ {
+		for x := 0; x < m.W; x++ {
+			o := (y*m.W + x) * 3
+			p := out.Pix[y*out.Stride+8*x:]
+			for c := range 3 {
+				v := uint16(math.Round(float64(min(max(m.Pix[o+c], 0), 1)) * 65535))
+				p[2*c], p[2*c+1] = byte(v>>8), byte(v)
+			}
+			p[6], p[7] = 0xff, 0xff
+		}
+	}
+	return out
 }
 
 // from4 fills m from 4-byte-per-pixel samples laid out R, G, B, A (the

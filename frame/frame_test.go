@@ -2,7 +2,10 @@ package frame
 
 import (
 	"image"
+	"image/color"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -55,6 +58,52 @@ func TestTo8(t *testing.T) {
 	} {
 		if got := To8(c.v); got != c.want {
 			t.Errorf("To8(%v) = %d, want %d", c.v, got, c.want)
+		}
+	}
+}
+
+// TestPNG16RoundTrip checks that SavePNG16 writes a 16-bit PNG and Load
+// reads every 16-bit level back, where SavePNG keeps 8 bits.
+func TestPNG16RoundTrip(t *testing.T) {
+	m := New(7, 5)
+	for i := range m.Pix {
+		m.Pix[i] = float32((i*4099)%65536) / 65535 // levels between the 8-bit ones
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		save  func(string, *Image) error
+		model color.Model
+		step  float64
+	}{
+		{"16.png", SavePNG16, color.RGBA64Model, 65535},
+		{"8.png", SavePNG, color.RGBAModel, 255},
+	} {
+		path := filepath.Join(dir, tc.name)
+		if err := tc.save(path, m); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := image.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.ColorModel != tc.model {
+			t.Errorf("%s: colour model %v, want %v", tc.name, cfg.ColorModel, tc.model)
+		}
+		back, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Pix {
+			want := float32(math.Round(float64(m.Pix[i])*tc.step) / tc.step)
+			if math.Abs(float64(back.Pix[i]-want)) > 1e-7 {
+				t.Fatalf("%s: sample %d is %v, want %v (%g levels)", tc.name, i, back.Pix[i], want, tc.step+1)
+			}
 		}
 	}
 }

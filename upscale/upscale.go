@@ -142,6 +142,9 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 	if wo.Logger == nil {
 		wo.Logger = log
 	}
+	if wo.Timestamps, err = timing(ctx, info, wo.Codec, log); err != nil {
+		return res, err
+	}
 
 	var (
 		ck    *checkpoint.Checkpoint
@@ -154,7 +157,7 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 		ck, state, err = checkpoint.Open(ctx, j.Out, key, checkpoint.Options{
 			Resume: j.Resume, Every: j.CheckpointEvery, FramesTotal: info.Frames,
-			Width: wo.Width, Height: wo.Height, FrameRate: info.FrameRate, Logger: log,
+			Width: wo.Width, Height: wo.Height, FrameRate: info.FrameRate, SampleBits: wo.SampleBits(), Logger: log,
 		})
 		if err != nil {
 			return res, err
@@ -231,6 +234,35 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// timing returns the timestamps that the output of info keeps: those of a
+// variable-rate video (video.ProbeTiming), nil for a constant-rate one,
+// whose output is written at its exact rate, and for a frame folder. A PNG
+// output has no timestamps: a variable rate is only warned about there.
+// A variable-rate input whose timestamps do not match its frame count is
+// refused rather than given another timing.
+func timing(ctx context.Context, info *video.Info, codec video.Codec, log *slog.Logger) (*video.Timing, error) {
+	if info.Folder {
+		return nil, nil
+	}
+	tm, err := video.ProbeTiming(ctx, info)
+	if err != nil {
+		return nil, fmt.Errorf("IN: %w", err)
+	}
+	if !tm.VFR {
+		return nil, nil
+	}
+	if codec == video.PNG {
+		log.Warn("upscale: IN has a variable frame rate; PNG frames carry no timestamps, its timing is not kept", "in", info.Path)
+		return nil, nil
+	}
+	if len(tm.PTS) != info.Frames {
+		return nil, fmt.Errorf("IN %q: %w: it has a variable frame rate, but %d timestamped packets for %d frames, so its timing cannot be kept",
+			info.Path, video.ErrUnsupported, len(tm.PTS), info.Frames)
+	}
+	log.Info("upscale: IN has a variable frame rate; the output keeps its timestamps", "in", info.Path, "frames", info.Frames)
+	return tm, nil
 }
 
 // copyFrames passes every frame of the video at path to put.

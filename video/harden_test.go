@@ -419,7 +419,7 @@ func TestFolderBombFirstFrame(t *testing.T) {
 }
 
 // TestTenBit reads a 10-bit input with more than 8 bits of precision and
-// keeps 10 bits where the codec can (h265, vp9, ffv1), not h264.
+// keeps 10 bits where the codec can (h265, vp9, ffv1, png), not h264.
 func TestTenBit(t *testing.T) {
 	needTools(t)
 	dir := t.TempDir()
@@ -448,6 +448,7 @@ func TestTenBit(t *testing.T) {
 		{"o.mp4", H265, "yuv420p10le"},
 		{"o.webm", VP9, "yuv420p10le"},
 		{"h264.mp4", H264, "yuv420p"},
+		{"frames", PNG, "rgb24"}, // a folder reads as rgb24 at 16 bits (BitDepth 16)
 	} {
 		t.Run(string(tc.codec), func(t *testing.T) {
 			out := filepath.Join(dir, tc.name)
@@ -456,13 +457,16 @@ func TestTenBit(t *testing.T) {
 			if got.PixFmt != tc.pixFmt {
 				t.Errorf("pix_fmt %s, want %s", got.PixFmt, tc.pixFmt)
 			}
-			if tc.codec == FFV1 {
+			if tc.codec == PNG && got.BitDepth != 16 {
+				t.Errorf("PNG frames of %d bits, want 16", got.BitDepth)
+			}
+			if tc.codec == FFV1 || tc.codec == PNG {
 				var worst float64
 				for i := range back[0].Pix {
 					worst = max(worst, math.Abs(float64(back[0].Pix[i]-frames[0].Pix[i])))
 				}
 				if worst > 1.0/65535 {
-					t.Errorf("ffv1 round trip differs by %g", worst)
+					t.Errorf("%s round trip differs by %g", tc.codec, worst)
 				}
 			}
 		})

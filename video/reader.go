@@ -58,6 +58,16 @@ func ffPath(path string) string {
 	return path
 }
 
+// passthroughArgs returns the ffmpeg output option that passes every frame
+// through with its own timestamp (no duplication or dropping to a constant
+// rate): -fps_mode from ffmpeg 5.1, -vsync before.
+func passthroughArgs(major, minor int) []string {
+	if major < 5 || major == 5 && minor < 1 {
+		return []string{"-vsync", "passthrough"}
+	}
+	return []string{"-fps_mode", "passthrough"}
+}
+
 // fileReader reads frames from an ffmpeg rawvideo pipe.
 type fileReader struct {
 	ctx    context.Context
@@ -82,10 +92,7 @@ func startFileReader(ctx context.Context, info *Info) (*fileReader, error) {
 	}
 	// Pass every decoded frame through: no duplication or dropping to a
 	// constant rate, so the frame count is the stream's.
-	syncArgs := []string{"-fps_mode", "passthrough"}
-	if major < 5 || major == 5 && minor < 1 {
-		syncArgs = []string{"-vsync", "passthrough"}
-	}
+	syncArgs := passthroughArgs(major, minor)
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error",
 		"-noautorotate", "-i", ffPath(info.Path),
 		"-map", "0:" + strconv.Itoa(info.StreamIndex), "-an", "-sn", "-dn"}

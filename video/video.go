@@ -10,6 +10,12 @@
 // caller can pass it to [WriterOptions.Rotation] and the output is shown the
 // same way as the input.
 //
+// A variable-frame-rate input keeps its timing: [ProbeTiming] reads its
+// frames' timestamps from the packets, the reader passes every decoded
+// frame through (frame N is input frame N), and [WriterOptions.Timestamps]
+// writes each frame at its input's time. A constant-rate input goes through
+// a raw pipe at its exact rate, as does a writer without Timestamps.
+//
 // Outputs are written to a hidden temporary file or folder next to the final
 // path and renamed into place only when complete; an error, [Writer.Abort] or
 // a cancelled context removes it.

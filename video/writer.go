@@ -51,8 +51,20 @@ type WriterOptions struct {
 	Overwrite bool
 	// BitDepth is the input's bits per sample (Info.BitDepth); above 8,
 	// H265 and VP9 write 10-bit 4:2:0 (4:4:4 for odd sizes) and FFV1
-	// 16-bit RGB, from a 16-bit pipe. H264 and PNG stay 8-bit.
+	// 16-bit RGB, from a 16-bit pipe, and PNG writes 16-bit RGB (rgb48)
+	// frames. H264 stays 8-bit.
 	BitDepth int
+	// Timestamps, when not nil, time the frames of a video output: frame i
+	// is shown at Timestamps.PTS[i] (relative to the start of the file, as
+	// ProbeTiming gives them for StreamsFrom), so that a variable-rate
+	// input keeps its timing and its audio stays in sync. The frames then
+	// reach ffmpeg in a minimal Matroska stream with one timestamp per
+	// frame and are encoded without duplication or dropping; FrameRate is
+	// only the nominal rate. Exactly len(PTS) frames must be written, and
+	// Close checks the output's timestamps against them (to 1 ms). Nil
+	// keeps the constant-rate path: a raw pipe at FrameRate. A PNG folder
+	// or image has no timestamps: they are ignored there.
+	Timestamps *Timing
 	// Frames is the number of frames the caller will write, 0 when not
 	// known. A single-image output (a .png file) is refused up front when
 	// it is above 1.
@@ -66,7 +78,7 @@ type WriterOptions struct {
 // goroutine.
 type Writer interface {
 	// Write appends a frame (samples are clamped to [0, 1] and rounded to
-	// 8 bits, or 16 for a deep output: WriterOptions.BitDepth).
+	// 8 bits, or 16 for a deep output: WriterOptions.SampleBits).
 	Write(*frame.Image) error
 	// Close finishes the output and renames it into place. It fails with
 	// ErrNoFrames when no frame was written.
@@ -186,6 +198,13 @@ func Create(ctx context.Context, path string, opt WriterOptions) (Writer, error)
 	}
 	kind, _ := outputKindOf(abs, opt.Codec)
 	folder := kind == kindFolder
+	if kind != kindVideo {
+		opt.Timestamps = nil
+	} else if opt.Timestamps != nil {
+		if err := opt.Timestamps.check(); err != nil {
+			return nil, fmt.Errorf("video: %s: %w: frame timestamps: %v", op, ErrUnsupported, err)
+		}
+	}
 	dir := filepath.Dir(abs)
 
 	w := &writer{ctx: ctx, path: abs, opt: opt, kind: kind, folder: folder, stderr: &tailBuffer{},
@@ -329,6 +348,7 @@ type writer struct {
 
 	cmd    *exec.Cmd
 	in     io.WriteCloser
+	mkv    *mkvWriter // the Matroska stream on in, with Timestamps
 	stderr *tailBuffer
 	buf    []byte
 	n      int
@@ -338,14 +358,24 @@ type writer struct {
 	stopAfter func() bool
 }
 
-// deep reports whether the output keeps more than 8 bits a sample.
-func (w *writer) deep() bool {
-	switch w.opt.Codec {
-	case H265, VP9, FFV1:
-		return w.opt.BitDepth > 8
+// SampleBits returns the bits a sample keeps on its way into an output that
+// Create makes with o: 16 (a 16-bit pipe) when BitDepth is above 8 and the
+// codec keeps more than 8 bits (H265 and VP9 10-bit, FFV1 and PNG 16-bit),
+// else 8.
+// Frames that went through an output of 16 bits a sample and are read back
+// write the same output again, bit for bit. o.Codec must be set.
+func (o WriterOptions) SampleBits() int {
+	switch o.Codec {
+	case H265, VP9, FFV1, PNG:
+		if o.BitDepth > 8 {
+			return 16
+		}
 	}
-	return false
+	return 8
 }
+
+// deep reports whether the output keeps more than 8 bits a sample.
+func (w *writer) deep() bool { return w.opt.SampleBits() > 8 }
 
 // yuvFormat picks 4:2:0 for even sizes, else 4:4:4 (no silent padding),
 // 10-bit for deep outputs.
@@ -403,9 +433,16 @@ func (w *writer) start() error {
 	if w.deep() {
 		pipeFmt = "rgb48le"
 	}
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-		"-f", "rawvideo", "-pix_fmt", pipeFmt, "-s", fmt.Sprintf("%dx%d", w.width, w.height),
-		"-r", w.opt.FrameRate.String()}
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-y"}
+	ts := w.opt.Timestamps
+	if ts == nil {
+		args = append(args, "-f", "rawvideo", "-pix_fmt", pipeFmt, "-s", fmt.Sprintf("%dx%d", w.width, w.height),
+			"-r", w.opt.FrameRate.String())
+	} else {
+		// The Matroska stream starts at 0; ffmpeg shifts every input to
+		// start at 0, so the offset of the first frame is given back.
+		args = append(args, "-itsoffset", fmt.Sprintf("%.6f", float64(ts.micros(0))/1e6), "-f", "matroska")
+	}
 	args = append(args, "-i", "pipe:0")
 	if w.opt.StreamsFrom != "" {
 		args = append(args, "-i", ffPath(w.opt.StreamsFrom))
@@ -413,6 +450,16 @@ func (w *writer) start() error {
 	args = append(args, "-map", "0:v:0")
 	args = append(args, w.streamArgs...)
 	args = append(args, w.encodeArgs()...)
+	if ts != nil {
+		major, minor, err := toolVersion(w.ctx)
+		if err != nil {
+			return err
+		}
+		// Every frame at its own time: no duplication or dropping, and an
+		// encoder time base that holds the input's exact ticks.
+		args = append(args, passthroughArgs(major, minor)...)
+		args = append(args, "-enc_time_base:v", ts.encTimeBase().String())
+	}
 	args = append(args, ffPath(w.tmp))
 	w.cmd = exec.CommandContext(w.ctx, "ffmpeg", args...)
 	w.cmd.Stderr = w.stderr
@@ -423,6 +470,16 @@ func (w *writer) start() error {
 	}
 	if err := w.cmd.Start(); err != nil {
 		return fmt.Errorf("video: create %q: start ffmpeg: %w", w.path, err)
+	}
+	if ts != nil {
+		// The nominal frame duration, in nanoseconds, for the encoder's
+		// rate control (the timestamps are what the frames keep).
+		dur := uint64(math.Round(1e9 / w.opt.FrameRate.Float()))
+		if w.mkv, err = newMKVWriter(w.in, w.width, w.height, pipeFmt, dur); err != nil {
+			_ = w.in.Close()
+			_ = w.cmd.Wait()
+			return fmt.Errorf("video: create %q: %w%s", w.path, err, w.stderr.suffix("ffmpeg"))
+		}
 	}
 	return nil
 }
@@ -467,18 +524,33 @@ func (w *writer) Write(m *frame.Image) error {
 		if w.folder {
 			name = filepath.Join(w.tmp, fmt.Sprintf("%06d.png", w.n+1))
 		}
-		if err := frame.SavePNG(name, m); err != nil {
+		save := frame.SavePNG
+		if w.deep() {
+			save = frame.SavePNG16
+		}
+		if err := save(name, m); err != nil {
 			return w.failLocked(fmt.Errorf("video: %s: frame %d: %w", op, w.n+1, err))
 		}
 		w.n++
 		return nil
+	}
+	ts := w.opt.Timestamps
+	if ts != nil && w.n >= len(ts.PTS) {
+		return w.failLocked(fmt.Errorf("video: %s: %w: frame %d has no timestamp, the input's timing has %d frames",
+			op, ErrUnsupported, w.n+1, len(ts.PTS)))
 	}
 	if w.deep() {
 		w.buf = toRGB48(m, w.buf)
 	} else {
 		w.buf = m.ToRGB24(w.buf)
 	}
-	if _, err := w.in.Write(w.buf); err != nil {
+	var err error
+	if ts != nil {
+		err = w.mkv.writeFrame(uint64(ts.micros(w.n)-ts.micros(0)), w.buf)
+	} else {
+		_, err = w.in.Write(w.buf)
+	}
+	if err != nil {
 		// ffmpeg died: its stderr says why.
 		_ = w.in.Close()
 		werr := w.cmd.Wait()
@@ -533,6 +605,10 @@ func (w *writer) Close() error {
 	}
 	if w.n == 0 {
 		return w.failLocked(fmt.Errorf("video: %s: %w: no frame was written", op, ErrNoFrames))
+	}
+	if ts := w.opt.Timestamps; ts != nil && w.n != len(ts.PTS) {
+		return w.failLocked(fmt.Errorf("video: %s: %w: %d frames were written, the input's timing has %d; the output was not written",
+			op, ErrUnsupported, w.n, len(ts.PTS)))
 	}
 	if w.kind == kindVideo {
 		_ = w.in.Close()
@@ -619,7 +695,13 @@ func (w *writer) verify() error {
 	case kindImage:
 		return verifyImage(w.tmp, w.width, w.height)
 	}
-	return verifyVideo(w.ctx, w.tmp, w.n)
+	if err := verifyVideo(w.ctx, w.tmp, w.n); err != nil {
+		return err
+	}
+	if w.opt.Timestamps != nil {
+		return verifyTiming(w.ctx, w.tmp, w.opt.Timestamps)
+	}
+	return nil
 }
 
 // nonFinite returns the index of the first NaN or infinite sample of m, or

@@ -143,8 +143,8 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 	opt.Width, opt.Height = w, h
 	opt.FrameRate, opt.Rotation = in.FrameRate, in.Rotation
 	opt.Frames, opt.BitDepth = in.Frames, in.BitDepth
-	if in.BitDepth > 8 && opt.Codec != video.H265 && opt.Codec != video.VP9 && opt.Codec != video.FFV1 {
-		opt.Logger.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9 or ffv1 to keep more)", in.BitDepth, opt.Codec))
+	if in.BitDepth > 8 && opt.SampleBits() <= 8 {
+		opt.Logger.Warn(fmt.Sprintf("IN has %d-bit samples; the %s output keeps 8 (use --codec h265, vp9, ffv1 or png to keep more)", in.BitDepth, opt.Codec))
 	}
 	if !in.Folder {
 		opt.StreamsFrom = in.Path
