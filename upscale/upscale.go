@@ -127,21 +127,7 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 			return res, fmt.Errorf("IN: %w", err)
 		}
 	}
-	opt := e.Upscaler.Options()
-	wo := j.Output
-	if wo.Codec == "" {
-		wo.Codec = video.CodecForPath(j.Out)
-	}
-	wo.Width, wo.Height = info.Width*opt.Scale, info.Height*opt.Scale
-	wo.FrameRate, wo.Rotation = info.FrameRate, info.Rotation
-	wo.Frames, wo.BitDepth = info.Frames, info.BitDepth
-	wo.StreamsFrom = ""
-	if !info.Folder {
-		wo.StreamsFrom = info.Path
-	}
-	if wo.Logger == nil {
-		wo.Logger = log
-	}
+	wo := OutputOptions(j.Output, j.Out, info, e.Upscaler.Options().Scale, log)
 
 	var (
 		ck    *checkpoint.Checkpoint
@@ -231,6 +217,27 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// OutputOptions completes the output settings wo of upscaling the video
+// described by info by scale into out: the codec (from out's name when
+// unset), the size, frame rate, rotation, frame count and bit depth, and
+// the input whose audio and subtitles are copied; log when wo has no logger.
+func OutputOptions(wo video.WriterOptions, out string, info *video.Info, scale int, log *slog.Logger) video.WriterOptions {
+	if wo.Codec == "" {
+		wo.Codec = video.CodecForPath(out)
+	}
+	wo.Width, wo.Height = info.Width*scale, info.Height*scale
+	wo.FrameRate, wo.Rotation = info.FrameRate, info.Rotation
+	wo.Frames, wo.BitDepth = info.Frames, info.BitDepth
+	wo.StreamsFrom = ""
+	if !info.Folder {
+		wo.StreamsFrom = info.Path
+	}
+	if wo.Logger == nil {
+		wo.Logger = log
+	}
+	return wo
 }
 
 // copyFrames passes every frame of the video at path to put.
