@@ -211,7 +211,7 @@ func subject(id string, n int) string { return subjectPrefix + id + "." + strcon
 func chunkKey(id string, n int) string { return id + "." + strconv.Itoa(n) }
 
 // Object names in the pssr-files store.
-func modelObject(hash string) string     { return "model/" + hash }
+func modelObject(hash string) string      { return "model/" + hash }
 func inputObject(id string, t int) string { return "in/" + id + "/" + strconv.Itoa(t) }
 func outputObject(id string, n int) string {
 	return "out/" + id + "/" + strconv.Itoa(n)

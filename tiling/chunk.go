@@ -89,7 +89,7 @@ func ProcessWindows(ctx context.Context, spans []Span, first, last int, next fun
 		inStart = lo
 		w, h    int
 		acc     = make([]slot, hi-lo) // accumulators of frames lo, lo+1, ...
-		emitted = lo                    // frames before emitted are emitted or skipped
+		emitted = lo                  // frames before emitted are emitted or skipped
 	)
 	read := func(end int) error {
 		for inStart+len(in) < end {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -382,3 +383,137 @@ func TestScaleOutCoordinatorRestart(t *testing.T) {
 		t.Errorf("chunks done: %v, want all 10", done)
 	}
 }
+
+// TestScaleOutBench measures the throughput of 1 and 2 workers, each held
+// to one core (GOMAXPROCS=1 and the Go backend's parallelism=1), on the
+// 100-frame clip, end to end (submission to finished output, a warm-up job
+// of the same shapes first), next to a single-machine pssr upscale on one
+// core. It runs only with PSSR_SCALEOUT_BENCH=FILE and writes its JSON
+// there (scripts/scaleout-bench.sh).
+func TestScaleOutBench(t *testing.T) {
+	outPath := os.Getenv("PSSR_SCALEOUT_BENCH")
+	if outPath == "" {
+		t.Skip("set PSSR_SCALEOUT_BENCH=FILE to run the scale-out benchmark")
+	}
+	needFFmpeg(t)
+	modelPath, clip, _ := scaleFixture(t)
+	warm := filepath.Join(shared, "warm40.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=32x24:rate=25", "-frames:v", "40", "-c:v", "libx264", "-pix_fmt", "yuv420p", warm)
+	oneCore := []string{"GOMAXPROCS=1"}
+	loadavg := func() string {
+		b, _ := os.ReadFile("/proc/loadavg")
+		return strings.TrimSpace(string(b))
+	}
+	type runResult struct {
+		Workers int     `json:"workers"`
+		Seconds float64 `json:"seconds"`
+		FPS     float64 `json:"fps"`
+		// ChunkSeconds is the chunk phase alone: from the chunks' publication
+		// to the last chunk done (the coordinator's log).
+		ChunkSeconds float64 `json:"chunk_phase_seconds,omitempty"`
+		ChunkFPS     float64 `json:"chunk_phase_fps,omitempty"`
+		LoadBefore   string  `json:"loadavg_before"`
+		LoadAfter    string  `json:"loadavg_after"`
+	}
+	report := struct {
+		What       string      `json:"what"`
+		Clip       string      `json:"clip"`
+		Model      string      `json:"model"`
+		Options    string      `json:"options"`
+		Worker     string      `json:"worker"`
+		CPUs       int         `json:"cpus"`
+		CPU        string      `json:"cpu"`
+		Single     runResult   `json:"single_machine_upscale"`
+		Runs       []runResult `json:"runs"`
+		Ratio      float64     `json:"speedup_2_over_1"`
+		ChunkRatio float64     `json:"chunk_phase_speedup_2_over_1"`
+		Target     float64     `json:"target_speedup"`
+		Date       string      `json:"date"`
+		GoVersion  string      `json:"go"`
+	}{
+		What:    "end-to-end throughput of pssr serve --nats embedded with N pssr worker processes (submission to finished FFV1 output, after a warm-up job)",
+		Clip:    "100 frames 32x24 (lavfi testsrc2, H.264, AAC audio), x2",
+		Model:   "fixture-active: random weights (test fixture, not a trained model), model.Fixture() size",
+		Options: "--scale 2 --window-t 8 --overlap-t 3 --codec ffv1, --chunk-windows 2 (20 windows, 10 chunks)",
+		Worker:  "GOMAXPROCS=1 pssr worker --backend go:parallelism=1",
+		CPUs:    runtimeNumCPU(), CPU: cpuModel(), Target: 1.8, Date: time.Now().UTC().Format(time.RFC3339), GoVersion: goVersion(),
+	}
+	// Single machine, one core.
+	{
+		lb := loadavg()
+		cmd := exec.Command(os.Args[0], "upscale", clip, filepath.Join(t.TempDir(), "single.mkv"), "--model", modelPath, "-q",
+			"--scale", "2", "--window-t", "8", "--overlap-t", "3", "--codec", "ffv1", "--backend", "go:parallelism=1")
+		cmd.Env = append(os.Environ(), "PSSR_TEST_MAIN=1", "GOMAXPROCS=1")
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pssr upscale: %v: %s", err, out)
+		}
+		s := time.Since(start).Seconds()
+		report.Single = runResult{Workers: 0, Seconds: s, FPS: 100 / s, LoadBefore: lb, LoadAfter: loadavg()}
+	}
+	for _, n := range []int{1, 2} {
+		port := freePort(t)
+		srv, url := scaleServe(t, t.TempDir(), modelPath, port)
+		var ws []*proc
+		for i := range n {
+			ws = append(ws, startProc(t, oneCore, "worker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port),
+				"--name", fmt.Sprintf("w%d", i+1), "--backend", "go:parallelism=1", "--cache", filepath.Join(t.TempDir(), "cache")))
+		}
+		waitJob(t, submitPath(t, url, warm), "done", isDone, append(ws, srv)...)
+		lb := loadavg()
+		start := time.Now()
+		waitJob(t, submitPath(t, url, clip), "done", isDone, append(ws, srv)...)
+		s := time.Since(start).Seconds()
+		cs := phase(t, srv.stderr(), "cluster: job running", "cluster: every chunk is done")
+		report.Runs = append(report.Runs, runResult{Workers: n, Seconds: s, FPS: 100 / s, ChunkSeconds: cs, ChunkFPS: 100 / cs, LoadBefore: lb, LoadAfter: loadavg()})
+		t.Logf("%d worker(s): %.2f s, %.1f frames/s; chunk phase %.2f s, %.1f frames/s (load %s)", n, s, 100/s, cs, 100/cs, lb)
+		srv.kill()
+		for _, w := range ws {
+			w.kill()
+		}
+	}
+	report.Ratio = report.Runs[1].FPS / report.Runs[0].FPS
+	report.ChunkRatio = report.Runs[1].ChunkFPS / report.Runs[0].ChunkFPS
+	t.Logf("single machine one core: %.2f s, %.1f frames/s; 2 workers / 1 worker = %.2f", report.Single.Seconds, report.Single.FPS, report.Ratio)
+	data, _ := json.MarshalIndent(report, "", "  ")
+	if err := os.WriteFile(outPath, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// phase returns the seconds between the last log lines with messages from
+// and to in a slog text log.
+func phase(t *testing.T, log, from, to string) float64 {
+	t.Helper()
+	at := func(msg string) time.Time {
+		var last time.Time
+		for _, l := range strings.Split(log, "\n") {
+			if !strings.Contains(l, `msg="`+msg) {
+				continue
+			}
+			ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+			if tm, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+				last = tm
+			}
+		}
+		if last.IsZero() {
+			t.Fatalf("no %q in the log", msg)
+		}
+		return last
+	}
+	return at(to).Sub(at(from)).Seconds()
+}
+
+// cpuModel returns the CPU's model name from /proc/cpuinfo.
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func runtimeNumCPU() int { return runtime.NumCPU() }
+func goVersion() string  { return runtime.Version() }
