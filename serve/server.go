@@ -38,6 +38,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/pssr/pssr/checkpoint"
+	"github.com/pssr/pssr/cluster"
 	"github.com/pssr/pssr/jobs"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
@@ -79,6 +80,9 @@ type Options struct {
 	// CheckpointEvery is the least time between two checkpoint commits of
 	// a job (0: after every window).
 	CheckpointEvery time.Duration
+	// Cluster, when set, runs every job on the workers of a NATS
+	// JetStream cluster (pssr serve --nats) instead of in this process.
+	Cluster *cluster.Coordinator
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// Logger; nil means slog.Default().
@@ -249,16 +253,22 @@ type jobView struct {
 	jobs.Job
 	Options Settings `json:"options"`
 	Result  string   `json:"result,omitempty"`
+	// Chunks are a distributed job's chunks while it runs: frames, state
+	// and the worker that holds each.
+	Chunks []cluster.ChunkView `json:"chunks,omitempty"`
 }
 
 // view returns the API view of j (without the server's paths).
-func view(j jobs.Job) jobView {
+func (s *Server) view(j jobs.Job) jobView {
 	var p params
 	json.Unmarshal(j.Params, &p)
 	v := jobView{Job: j, Options: p.Settings}
 	v.Params = nil
 	if j.State == jobs.Done {
 		v.Result = "/v1/jobs/" + j.ID + "/result"
+	}
+	if s.opt.Cluster != nil && j.State == jobs.Running {
+		v.Chunks = s.opt.Cluster.Chunks(j.ID)
 	}
 	return v
 }
@@ -284,13 +294,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	list := s.jobs.List()
 	out := make([]jobView, len(list))
 	for i, j := range list {
-		out[i] = view(j)
+		out[i] = s.view(j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, j jobs.Job) {
-	writeJSON(w, http.StatusOK, view(j))
+	writeJSON(w, http.StatusOK, s.view(j))
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, j jobs.Job) {
@@ -303,7 +313,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, j jobs.Job
 		writeError(w, http.StatusInternalServerError, "deleting job %s: %v", j.ID, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(final))
+	writeJSON(w, http.StatusOK, s.view(final))
 }
 
 // handleEvents streams the job as server-sent events: a "job" event with
@@ -340,7 +350,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, j jobs.Job
 			send("deleted", map[string]string{"id": j.ID})
 			return
 		}
-		if send("job", view(cur)) != nil || cur.State.Terminal() {
+		if send("job", s.view(cur)) != nil || cur.State.Terminal() {
 			return
 		}
 		select {
@@ -419,6 +429,9 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 		return err
 	}
 	out := s.resultPath(j.ID, p)
+	if s.opt.Cluster != nil {
+		return s.workCluster(ctx, j, p, opt, out, report)
+	}
 	_, errOut := os.Stat(out)
 	_, errCk := os.Stat(checkpoint.DirFor(out))
 	if errOut == nil && errCk != nil {
@@ -452,6 +465,41 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 	if err != nil && ctx.Err() == nil {
 		// A failed job will not be resumed: drop its checkpoint.
 		os.RemoveAll(checkpoint.DirFor(out))
+	}
+	return err
+}
+
+// workCluster runs job j on the cluster's workers. Its state lives in
+// JetStream, so after a restart the same job continues where it stood.
+func (s *Server) workCluster(ctx context.Context, j jobs.Job, p params, opt pipeline.Options, out string, report jobs.Progress) error {
+	if _, err := os.Stat(out); err == nil {
+		return nil // finished just before a crash
+	}
+	info, err := video.Probe(ctx, p.Input)
+	if err != nil {
+		return fmt.Errorf("the input is not a video pssr can read: %w", err)
+	}
+	if err := s.checkLimits(info); err != nil {
+		return err
+	}
+	report(0, info.Frames)
+	modelPath := s.opt.Model
+	if modelPath == "" {
+		if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	log := s.log.With("job", j.ID)
+	res, err := s.opt.Cluster.Run(ctx, cluster.Job{
+		Tag: j.ID, In: p.Input, Out: out, Info: info, ModelPath: modelPath, Options: opt,
+		Output:   video.WriterOptions{Codec: video.Codec(p.Settings.Codec), CRF: p.Settings.CRF, Logger: log},
+		Progress: report,
+	})
+	if err == nil {
+		log.Info("serve: distributed job done", "cluster_job", res.ID, "frames", res.Frames, "chunks", res.Chunks, "published", res.Published)
 	}
 	return err
 }

@@ -127,21 +127,7 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 			return res, fmt.Errorf("IN: %w", err)
 		}
 	}
-	opt := e.Upscaler.Options()
-	wo := j.Output
-	if wo.Codec == "" {
-		wo.Codec = video.CodecForPath(j.Out)
-	}
-	wo.Width, wo.Height = info.Width*opt.Scale, info.Height*opt.Scale
-	wo.FrameRate, wo.Rotation = info.FrameRate, info.Rotation
-	wo.Frames, wo.BitDepth = info.Frames, info.BitDepth
-	wo.StreamsFrom = ""
-	if !info.Folder {
-		wo.StreamsFrom = info.Path
-	}
-	if wo.Logger == nil {
-		wo.Logger = log
-	}
+	wo := OutputOptions(j.Output, j.Out, info, e.Upscaler.Options().Scale, log)
 	if wo.Timestamps, err = timing(ctx, info, wo.Codec, log); err != nil {
 		return res, err
 	}
@@ -263,6 +249,27 @@ func timing(ctx context.Context, info *video.Info, codec video.Codec, log *slog.
 	}
 	log.Info("upscale: IN has a variable frame rate; the output keeps its timestamps", "in", info.Path, "frames", info.Frames)
 	return tm, nil
+}
+
+// OutputOptions completes the output settings wo of upscaling the video
+// described by info by scale into out: the codec (from out's name when
+// unset), the size, frame rate, rotation, frame count and bit depth, and
+// the input whose audio and subtitles are copied; log when wo has no logger.
+func OutputOptions(wo video.WriterOptions, out string, info *video.Info, scale int, log *slog.Logger) video.WriterOptions {
+	if wo.Codec == "" {
+		wo.Codec = video.CodecForPath(out)
+	}
+	wo.Width, wo.Height = info.Width*scale, info.Height*scale
+	wo.FrameRate, wo.Rotation = info.FrameRate, info.Rotation
+	wo.Frames, wo.BitDepth = info.Frames, info.BitDepth
+	wo.StreamsFrom = ""
+	if !info.Folder {
+		wo.StreamsFrom = info.Path
+	}
+	if wo.Logger == nil {
+		wo.Logger = log
+	}
+	return wo
 }
 
 // copyFrames passes every frame of the video at path to put.

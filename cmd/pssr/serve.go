@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/cluster"
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/serve"
 	"github.com/spf13/cobra"
@@ -26,6 +29,9 @@ type serveOptions struct {
 	maxDuration        time.Duration
 	allowRoots         []string
 	checkpointEvery    time.Duration
+	nats, natsAddr     string
+	ackWait            time.Duration
+	chunkWindows       int
 }
 
 const serveExample = `  pssr serve --data /var/lib/pssr                      # http://127.0.0.1:8080
@@ -94,6 +100,10 @@ paths.`,
 	f.IntVar(&o.maxFrames, "max-frames", 0, "most input frames (0: no limit)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "`DIR` whose files may be submitted with path= (repeatable; none: path= is refused)")
 	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 0, "least time between two checkpoint commits of a job (0: after every window)")
+	f.StringVar(&o.nats, "nats", "", "run the jobs on `pssr worker`s over NATS JetStream: a server URL (nats://host:4222) or \"embedded\" (a JetStream server in this process, on --nats-addr, its store under --data)")
+	f.StringVar(&o.natsAddr, "nats-addr", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (--nats embedded; 0.0.0.0:4222 lets other machines' workers join)")
+	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "with --nats: how long a chunk may go without a sign of life from its worker before another worker gets it")
+	f.IntVar(&o.chunkWindows, "chunk-windows", 4, "with --nats: temporal windows in one chunk of work")
 	return cmd
 }
 
@@ -137,10 +147,20 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 			a.log.Warn("serve: listening beyond loopback without --token: anyone who can reach the port can submit jobs", "addr", o.addr)
 		}
 	}
+	var coord *cluster.Coordinator
+	if o.nats != "" {
+		stop, c, err := o.startCluster(cmd.Context(), a)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		coord = c
+	}
 	s, err := serve.New(serve.Options{
 		Data: o.data, Token: o.token, Workers: o.workers, Model: o.modelPath, Backend: be, Defaults: def,
 		MaxUpload: o.maxUploadMB << 20, MaxSide: o.maxSide, MaxDuration: o.maxDuration, MaxFrames: o.maxFrames,
-		AllowRoots: o.allowRoots, CheckpointEvery: o.checkpointEvery, Logger: a.log,
+		AllowRoots: o.allowRoots, CheckpointEvery: o.checkpointEvery, Cluster: coord, Logger: a.log,
 	})
 	if err != nil {
 		ln.Close()
@@ -150,4 +170,50 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 	a.log.Info("serve: listening", "url", url, "data", o.data, "jobs", o.workers, "backend", desc, "token", o.token != "")
 	fmt.Fprintf(a.stderr, "pssr serve: listening on %s\n", url)
 	return s.Serve(cmd.Context(), ln)
+}
+
+// startCluster connects to --nats (starting the embedded server first for
+// "embedded"), sets up the stream and buckets and returns the coordinator
+// and a function that disconnects (and stops the embedded server).
+func (o *serveOptions) startCluster(ctx context.Context, a *app) (func(), *cluster.Coordinator, error) {
+	if o.chunkWindows < 1 {
+		return nil, nil, fmt.Errorf("--chunk-windows %d: want at least 1", o.chunkWindows)
+	}
+	url := o.nats
+	var emb *cluster.Embedded
+	if o.nats == "embedded" {
+		var err error
+		if emb, err = cluster.StartEmbedded(o.natsAddr, filepath.Join(o.data, "nats")); err != nil {
+			return nil, nil, fmt.Errorf("--nats embedded: %w", err)
+		}
+		url = emb.URL()
+		a.log.Info("serve: embedded NATS JetStream server", "url", url, "store", filepath.Join(o.data, "nats"))
+		fmt.Fprintf(a.stderr, "pssr serve: NATS on %s\n", url)
+	}
+	stop := func() {
+		if emb != nil {
+			emb.Shutdown()
+		}
+	}
+	nc, err := cluster.Dial(url, "pssr-serve", a.log)
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("--nats: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := cluster.Setup(sctx, nc, cluster.Config{AckWait: o.ackWait})
+	if err != nil {
+		nc.Close()
+		stop()
+		return nil, nil, fmt.Errorf("--nats %s: %w", o.nats, err)
+	}
+	spec := o.backend
+	if spec == "" {
+		if spec = os.Getenv(backend.EnvBackend); spec == "" {
+			spec = "go"
+		}
+	}
+	coord := cluster.NewCoordinator(conn, cluster.CoordinatorOptions{Backend: spec, WindowsPerChunk: o.chunkWindows, Logger: a.log})
+	return func() { nc.Drain(); nc.Close(); stop() }, coord, nil
 }

@@ -75,7 +75,22 @@ function show(job) {
   if (job.error) parts.push(job.error);
   $("detail").textContent = parts.join(" · ");
   $("progress").value = job.frames_total ? job.frames_done / job.frames_total : 0;
+  showChunks(job.chunks || []);
   if (job.state === "done") showResult(job);
+}
+
+// showChunks lists a distributed job's chunks (pssr serve --nats): frames,
+// state and the worker holding each.
+function showChunks(chunks) {
+  const list = $("chunks");
+  list.hidden = chunks.length === 0;
+  list.replaceChildren();
+  for (const c of chunks) {
+    const li = document.createElement("li");
+    li.className = "chunk " + c.state;
+    li.textContent = "frames " + c.start + "-" + (c.end - 1) + ": " + c.state + (c.worker ? " on " + c.worker : "") + (c.attempt > 1 ? " (attempt " + c.attempt + ")" : "");
+    list.append(li);
+  }
 }
 
 async function blobURL(path) {
