@@ -69,7 +69,7 @@ func BenchmarkUpscale180x144(b *testing.B) {
 }
 
 // BenchmarkPeakMemory streams 30 and 300 frames (64x48 to 256x192, pssr
-// mode, default windows of 33 frames overlapping by 16) and reports the
+// mode, default windows of 33 frames overlapping by 8) and reports the
 // process's peak resident memory; it should not grow with the length.
 // PSSR_MEM_FRAMES=300,600 measures other lengths.
 func BenchmarkPeakMemory(b *testing.B) {
