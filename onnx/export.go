@@ -64,7 +64,8 @@ type Model struct {
 	// Name is the graph name.
 	Name string
 	// Inputs and Outputs are in the order of the graph function's arguments
-	// and results.
+	// and results. A scalar input is declared as a [1] tensor (reshaped to a
+	// scalar inside the model), since onnxruntime_go has no rank-0 tensors.
 	Inputs, Outputs []TensorInfo
 	// Data is the serialized ONNX ModelProto.
 	Data []byte
@@ -155,6 +156,7 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 
 	var graphBytes []byte
 	var inputs []TensorInfo
+	var scalarNodes []*node
 	nInit := 0
 	for _, p := range b.params {
 		if v := store.GetVariable(p.name); v != nil {
@@ -178,12 +180,28 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		if i >= len(spec.Inputs) {
 			return nil, fmt.Errorf("onnx: graph %q has more inputs than the %d given", g.Name(), len(spec.Inputs))
 		}
-		if !p.shape.Equal(spec.Inputs[i]) {
+		if !p.shape.Equal(spec.Inputs[i]) && !(p.shape.IsScalar() && spec.Inputs[i].Size() == 1) {
 			return nil, fmt.Errorf("onnx: graph %q input %d is %s, want %s", g.Name(), i, p.shape, spec.Inputs[i])
 		}
 		name := fmt.Sprintf("input_%d", i)
 		if i < len(spec.InputNames) {
 			name = spec.InputNames[i]
+		}
+		if p.shape.IsScalar() {
+			// Scalars enter as [1] and are reshaped inside: onnxruntime_go
+			// makes no rank-0 tensors.
+			p.name = name + "__scalar"
+			var dims []byte
+			dims = appendBytes(dims, 1, []byte{0}) // dims [0]: an empty int64 vector
+			dims = appendVarint(dims, 2, tInt64)
+			dims = appendString(dims, 8, name+"__shape")
+			graphBytes = appendBytes(graphBytes, 5, dims)
+			nInit++
+			in := &value{name: name, shape: shapes.Make(p.shape.DType, 1)}
+			shp := &value{name: name + "__shape"}
+			scalarNodes = append(scalarNodes, &node{op: "Reshape", inputs: []*value{in, shp}, outputs: []*value{p}})
+			inputs = append(inputs, TensorInfo{Name: name, Shape: in.shape})
+			continue
 		}
 		p.name = name
 		inputs = append(inputs, TensorInfo{Name: name, Shape: p.shape})
@@ -208,7 +226,7 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		o.name = name
 		outputs = append(outputs, TensorInfo{Name: name, Shape: o.shape})
 	}
-	for _, n := range liveNodes {
+	for _, n := range append(scalarNodes, liveNodes...) {
 		graphBytes = appendBytes(graphBytes, 1, nodeProto(n))
 	}
 	graphBytes = appendString(graphBytes, 2, spec.Name)
@@ -227,7 +245,7 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	return &Model{
 		Name: spec.Name, Inputs: inputs, Outputs: outputs,
 		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys),
-		Nodes: len(liveNodes), Initializers: nInit,
+		Nodes: len(scalarNodes) + len(liveNodes), Initializers: nInit,
 	}, nil
 }
 

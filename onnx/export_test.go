@@ -1,7 +1,15 @@
 package onnx_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/internal/fixture"
@@ -35,5 +43,17 @@ func TestExportNetworks(t *testing.T) {
 			t.Fatalf("%s: %v", n.Name, err)
 		}
 		t.Logf("%s: %d nodes, %d initializers, %d bytes, outputs %v", n.Name, md.Nodes, md.Initializers, len(md.Data), md.Outputs)
+	}
+}
+
+// TestUnsupportedOp checks that an op the exporter lacks fails the export
+// with an error that names it and wraps compute.ErrNotImplemented (GoMLX
+// builds CumSum from ReduceWindow, which the exporter does not write).
+func TestUnsupportedOp(t *testing.T) {
+	store := mlmodel.NewStore()
+	_, err := onnx.Export(store, onnx.Spec{Name: "cumsum", Inputs: []shapes.Shape{shapes.Make(dtypes.Float32, 4)},
+		Fn: func(s *mlmodel.Scope, in []*Node) []*Node { return []*Node{CumSum(in[0], 0)} }})
+	if err == nil || !errors.Is(err, compute.ErrNotImplemented) || !strings.Contains(err.Error(), "op ReduceWindow is not supported") {
+		t.Fatalf("export of CumSum: %v, want a not-implemented error naming ReduceWindow", err)
 	}
 }
