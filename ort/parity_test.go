@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/gomlx/compute/shapes"
@@ -17,27 +16,9 @@ import (
 	"github.com/pssr/pssr/pipeline"
 )
 
-// EnvRequire makes the tests that need the ONNX Runtime library fail
-// instead of skip when it is missing (.ci/run sets it).
-const EnvRequire = "PSSR_REQUIRE_ORT"
-
 // runtimeOrSkip loads ONNX Runtime, skipping the test when the library is
 // missing unless PSSR_REQUIRE_ORT=1.
-func runtimeOrSkip(t testing.TB) *ort.Runtime {
-	t.Helper()
-	lib, err := ort.FindLibrary()
-	if err != nil {
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%s=1 but: %v", EnvRequire, err)
-		}
-		t.Skipf("skipping: %v (set %s=1 to make this a failure)", err, EnvRequire)
-	}
-	r, err := ort.NewRuntime(lib, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func runtimeOrSkip(t testing.TB) *ort.Runtime { return fixture.ORT(t) }
 
 // fixtureModel loads the random-weight fixture model (a test fixture, not
 // a trained model), with its zero output layers made non-zero so that every
