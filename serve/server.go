@@ -40,8 +40,8 @@ import (
 	"github.com/pssr/pssr/checkpoint"
 	"github.com/pssr/pssr/jobs"
 	"github.com/pssr/pssr/model"
-	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/netrun"
+	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/upscale"
 	"github.com/pssr/pssr/video"
 )
