@@ -125,6 +125,9 @@ type Options struct {
 	// Backend describes the compute backend of the PS-SR modes for the
 	// report ("" when none was used).
 	Backend string
+	// Runtime names the runtime of the PS-SR networks ("go", "ort"; ""
+	// when none was used).
+	Runtime string
 	// Machine describes the machine; "" means DescribeMachine().
 	Machine string
 	// WarmupFrames is the number of frames of the untimed warm-up run:
@@ -188,6 +191,8 @@ type Report struct {
 	Frames  int
 	Machine string
 	Backend string
+	// Runtime is the runtime of the PS-SR networks (see Options.Runtime).
+	Runtime string
 	Modes   []Result
 
 	// HasGT reports whether quality was measured against a ground truth.
@@ -235,6 +240,7 @@ func Run(ctx context.Context, lq, gt []*frame.Image, modes []Mode, opt Options) 
 		Frames:  len(lq),
 		Machine: opt.Machine,
 		Backend: opt.Backend,
+		Runtime: opt.Runtime,
 		HasGT:   gt != nil,
 	}
 	if rep.Machine == "" {

@@ -182,7 +182,8 @@ figure img { image-rendering: pixelated; display: block; border: 1px solid #ccc;
 <dt>frames</dt><dd>{{.R.Frames}}</dd>
 <dt>scale</dt><dd>x{{.R.Scale}}</dd>
 <dt>machine</dt><dd>{{.R.Machine}}</dd>
-{{if .R.Backend}}<dt>backend</dt><dd>{{.R.Backend}}</dd>
+{{if .R.Backend}}<dt>backend</dt><dd>{{.R.Backend}}</dd>{{end}}
+{{if .R.Runtime}}<dt>runtime</dt><dd>{{.R.Runtime}}</dd>
 {{end}}<dt>quality</dt><dd>{{if .R.HasGT}}luma (BT.601 Y), border of {{.Metric}} px left out, mean over frames{{else}}no ground truth{{end}}</dd>
 </dl>
 <table>

@@ -36,6 +36,7 @@ type jsonReport struct {
 	Frames  int      `json:"frames"`
 	Machine string   `json:"machine"`
 	Backend string   `json:"backend"`
+	Runtime string   `json:"runtime,omitempty"`
 	GTNIQE  *float64 `json:"gt_niqe"`
 	Modes   []Result `json:"modes"`
 }
@@ -89,7 +90,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	if r.GTNIQEFrames > 0 {
 		gtNIQE = num(r.GTNIQE)
 	}
-	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, gtNIQE, modes})
+	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, r.Runtime, gtNIQE, modes})
 }
 
 // WriteJSON writes r, indented, to path through a temporary file in the same
@@ -209,6 +210,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&buf, "input:   %s\nframes:  %d, scale x%d\nmachine: %s\n", r.Input, r.Frames, r.Scale, r.Machine)
 	if r.Backend != "" {
 		fmt.Fprintf(&buf, "backend: %s\n", r.Backend)
+	}
+	if r.Runtime != "" {
+		fmt.Fprintf(&buf, "runtime: %s\n", r.Runtime)
 	}
 	if r.HasGT {
 		fmt.Fprintf(&buf, "quality: luma (BT.601 Y), border %d px left out, mean over frames; LPIPS on RGB; NIQE no-reference\n", MetricCrop)

@@ -19,6 +19,7 @@ import (
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/schedule"
 	"github.com/pssr/pssr/tiling"
 )
@@ -160,14 +161,23 @@ type Upscaler struct {
 	opt   Options
 	fuser *freqfuse.Fuser
 
-	enc, dec, base, draft *mlmodel.Exec
-	decFused              *mlmodel.Exec // FuseLatent: fuse two latents, decode once
+	enc, dec, base, draft netrun.Func
+	rt                    string
+	decFused              *mlmodel.Exec // FuseLatent: fuse two latents, decode once (GoMLX)
 	nFeat                 int
 	dev                   deviceExecs
 }
 
-// New prepares an Upscaler (graphs are compiled lazily, per input shape).
+// New prepares an Upscaler on the model's GoMLX backend (graphs are
+// compiled lazily, per input shape).
 func New(m *model.Model, opt Options) (*Upscaler, error) {
+	return NewWithRuntime(m, opt, netrun.GoMLX{Backend: m.Backend})
+}
+
+// NewWithRuntime prepares an Upscaler whose four networks (Networks) run on
+// rt, for example ONNX Runtime (package ort). The device path's graphs
+// (Options.OnDevice) always run on the model's GoMLX backend.
+func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -175,38 +185,17 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks())}
-	cfg := m.Config
-	be, ctx := m.Backend, m.Store
-	// Latents travel between graphs as [1, T, h, w, C] and stay on the device.
-	if u.enc, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, x *Node) *Node {
-		z := model.Encode(ctx, cfg.AE, x)
-		return InsertAxes(z, 0)
-	}); err != nil {
-		return nil, err
+	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), rt: rt.Name()}
+	// Latents travel between graphs as [1, T, h, w, C]; on a GoMLX backend
+	// they stay on the device.
+	fns := map[string]*netrun.Func{NetEncoder: &u.enc, NetDecoder: &u.dec, NetBaseStep: &u.base, NetDraftStep: &u.draft}
+	for _, n := range Networks(m.Config) {
+		if *fns[n.Name], err = rt.Compile(m.Store, n.Name, n.Fn); err != nil {
+			return nil, err
+		}
 	}
-	if u.dec, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, z5, cond *Node) *Node {
-		return decodeGraph(ctx, cfg.AE, z5, cond)
-	}); err != nil {
-		return nil, err
-	}
-	if u.decFused, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
-		return decodeGraph(ctx, cfg.AE, freqfuse.FuseLatentGraph(zc, zs, opt.FuseParams), cond)
-	}); err != nil {
-		return nil, err
-	}
-	// The base step: network plus schedule, returning x0, x_next and the features.
-	if u.base, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, xt, zl, t, sigma, sigmaNext *Node) []*Node {
-		v, feats := model.Base(ctx, cfg, xt, zl, t)
-		out := []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
-		return append(out, feats...)
-	}); err != nil {
-		return nil, err
-	}
-	if u.draft, err = mlmodel.NewExec(be, ctx, func(ctx *mlmodel.Scope, in []*Node) []*Node {
-		xt, zl, t, sigma, sigmaNext := in[0], in[1], in[2], in[3], in[4]
-		v := model.Draft(ctx, cfg, xt, zl, t, in[5:])
-		return []*Node{schedule.PredictX0Graph(xt, v, sigma), schedule.StepGraph(xt, v, sigma, sigmaNext)}
+	if u.decFused, err = mlmodel.NewExec(m.Backend, m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
+		return decodeGraph(ctx, m.Config.AE, freqfuse.FuseLatentGraph(zc, zs, opt.FuseParams), cond)
 	}); err != nil {
 		return nil, err
 	}
@@ -216,6 +205,18 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 		}
 	}
 	return u, nil
+}
+
+// Runtime names the runtime the networks run on ("go", "ort", ...).
+func (u *Upscaler) Runtime() string { return u.rt }
+
+// run runs a network and panics with its error (sample recovers it).
+func run(ctx context.Context, f netrun.Func, args ...any) []*tensors.Tensor {
+	out, err := f.Exec(ctx, args...)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
 
 // decodeGraph decodes latents [1, T, h, w, C] to frames [T, H, W, 3]
@@ -393,7 +394,11 @@ func (u *Upscaler) restoreTile(ctx context.Context, up []*frame.Image) ([]*frame
 func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*frame.Image, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("pipeline: %v", r)
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("pipeline: %w", e)
+			} else {
+				err = fmt.Errorf("pipeline: %v", r)
+			}
 		}
 	}()
 	var owned []*tensors.Tensor
@@ -406,7 +411,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		y := u.dec.MustExec(z5, cond)[0]
+		y := run(ctx, u.dec, z5, cond)[0]
 		defer y.FinalizeAll()
 		return TensorToFrames(y), nil
 	}
@@ -481,7 +486,7 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		*owned = append(*owned, ts...)
 		return ts
 	}
-	zl5 := keep(u.enc.MustExec(cond))[0]
+	zl5 := keep(run(ctx, u.enc, cond))[0]
 	if u.opt.Mode == ModeDecoder {
 		return []*tensors.Tensor{zl5}, nil
 	}
@@ -491,7 +496,7 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 	}
 
 	// Base step at steps[0] from the LQ latent: x_t = z_L.
-	bout := keep(u.base.MustExec(append([]any{zl5, zl5}, stepArgs(steps[0])...)...))
+	bout := keep(run(ctx, u.base, append([]any{zl5, zl5}, stepArgs(steps[0])...)...))
 	x0Base, xt, feats := bout[0], bout[1], bout[2:]
 	if u.opt.Mode == ModeBase || len(steps) == 1 {
 		return []*tensors.Tensor{x0Base}, nil
@@ -501,7 +506,7 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
-			o := keep(u.base.MustExec(append([]any{xt, zl5}, stepArgs(s)...)...))
+			o := keep(run(ctx, u.base, append([]any{xt, zl5}, stepArgs(s)...)...))
 			return o[0], o[1], nil
 		})
 		if err != nil {
@@ -522,7 +527,7 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		for _, f := range feats {
 			args = append(args, f)
 		}
-		o := keep(u.draft.MustExec(args...))
+		o := keep(run(ctx, u.draft, args...))
 		if onDraft != nil {
 			if err := onDraft(o[0]); err != nil {
 				return nil, nil, err

@@ -41,6 +41,7 @@ import (
 	"github.com/pssr/pssr/cluster"
 	"github.com/pssr/pssr/jobs"
 	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/upscale"
 	"github.com/pssr/pssr/video"
@@ -63,6 +64,9 @@ type Options struct {
 	Model string
 	// Backend runs the networks.
 	Backend compute.Backend
+	// Runtime, when set, runs the networks instead of Backend (for example
+	// ONNX Runtime, see ort.Select); Backend still loads the model.
+	Runtime netrun.Runtime
 	// Defaults are the pipeline options of a job that sets none (with the
 	// backend's device-ops choice).
 	Defaults pipeline.Options
@@ -451,7 +455,7 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 			return err
 		}
 	}
-	e, err := upscale.NewEngine(s.opt.Backend, modelPath, opt)
+	e, err := upscale.NewEngineWithRuntime(s.opt.Backend, modelPath, opt, s.opt.Runtime)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/pssr/pssr/checkpoint"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/tiling"
 	"github.com/pssr/pssr/video"
@@ -38,8 +39,17 @@ type Engine struct {
 }
 
 // NewEngine loads the model at modelPath on be and prepares the pipeline
-// with opt.
+// with opt; the networks run on be.
 func NewEngine(be compute.Backend, modelPath string, opt pipeline.Options) (*Engine, error) {
+	return NewEngineWithRuntime(be, modelPath, opt, nil)
+}
+
+// NewEngineWithRuntime is NewEngine with the networks on rt (nil: on be
+// through GoMLX), for example ONNX Runtime (see ort.Select).
+func NewEngineWithRuntime(be compute.Backend, modelPath string, opt pipeline.Options, rt netrun.Runtime) (*Engine, error) {
+	if rt == nil {
+		rt = netrun.GoMLX{Backend: be}
+	}
 	sum, err := checkpoint.HashFile(modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", modelPath, err)
@@ -48,7 +58,7 @@ func NewEngine(be compute.Backend, modelPath string, opt pipeline.Options) (*Eng
 	if err != nil {
 		return nil, err
 	}
-	u, err := pipeline.New(m, opt)
+	u, err := pipeline.NewWithRuntime(m, opt, rt)
 	if err != nil {
 		return nil, err
 	}

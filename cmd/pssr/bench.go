@@ -45,6 +45,7 @@ var benchPSSRModes = []benchPSSRMode{
 func newBenchCmd(a *app) *cobra.Command {
 	var (
 		gt, modes, jsonPath, htmlDir, modelPath, backendSpec, peersRoot string
+		runtimeSpec                                                     string
 		scale, frames, warmup                                           int
 		degrade, keepGoing, noLPIPS                                     bool
 		tile, windowT                                                   int
@@ -129,14 +130,14 @@ ground truth itself; it needs frames of 96x96 or more.`,
 				return err
 			}
 
-			backendDesc := ""
+			backendDesc, runtimeName := "", ""
 			if benchHasKind(selected, bench.KindPSSR) {
-				desc, cleanup, err := benchWirePSSR(a, selected, backendSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams)
+				desc, rtName, cleanup, err := benchWirePSSR(a, selected, backendSpec, runtimeSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams)
 				if err != nil {
 					return err
 				}
 				defer cleanup()
-				backendDesc = desc
+				backendDesc, runtimeName = desc, rtName
 				if warmup < len(lq) {
 					a.log.Warn("the timed runs of the PS-SR modes include compiling their graphs for the clip length; use --warmup equal to the frames read to exclude it",
 						"frames", len(lq), "warmup", warmup)
@@ -162,7 +163,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 				wf = -1 // bench.Options: negative is no warm-up
 			}
 			rep, err := bench.Run(ctx, lq, gtFrames, selected, bench.Options{
-				Input: input.String(), Scale: scale, Backend: backendDesc,
+				Input: input.String(), Scale: scale, Backend: backendDesc, Runtime: runtimeName,
 				WarmupFrames: wf, KeepGoing: keepGoing, Log: a.log, LPIPS: lp,
 			})
 			if err != nil {
@@ -190,6 +191,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 	f.StringVar(&htmlDir, "html", "", "write an HTML report (table, quality-vs-time plot, zoomed crops) into folder `DIR`")
 	f.StringVar(&modelPath, "model", "", "PS-SR model `FILE` (default: $PSSR_MODEL or models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
 	f.StringVar(&backendSpec, "backend", "", `compute backend `+"`SPEC`"+` of the PS-SR modes: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
+	f.StringVar(&runtimeSpec, "runtime", "auto", runtimeHelp+"; used by the PS-SR modes")
 	f.StringVar(&peersRoot, "peers", "", "folder the peers are installed in (default $PSSR_PEERS or .cache/peers of the checkout)")
 	f.BoolVar(&degrade, "degrade", true, "without --gt: IN is the ground truth and the input its bicubic downscale by --scale")
 	f.IntVar(&warmup, "warmup", bench.DefaultWarmupFrames, "untimed warm-up run on the first `N` frames of each mode (0: none)")
@@ -227,7 +229,7 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // model or a backend that does not start skips the modes with that note;
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
-func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params) (string, func(), error) {
+func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params) (string, string, func(), error) {
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -239,33 +241,38 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 		p, err := model.DefaultPathFor(scale)
 		if err != nil {
 			skipAll(err)
-			return "", func() {}, nil
+			return "", "", func() {}, nil
 		}
 		path = p
 	}
 	be, desc, err := backend.New(spec, a.log)
 	if err != nil {
 		if explicit || spec != "" {
-			return "", nil, fmt.Errorf("--backend: %w", err)
+			return "", "", nil, fmt.Errorf("--backend: %w", err)
 		}
 		skipAll(err)
-		return "", func() {}, nil
+		return "", "", func() {}, nil
 	}
 	cleanup := func() { be.Finalize() }
 	onDevice, err := parseDeviceOps(deviceOps, be)
 	if err != nil {
 		cleanup()
-		return "", nil, err
+		return "", "", nil, err
 	}
 	a.log.Info("backend", "backend", desc, "device_ops", onDevice)
+	rt, err := selectRuntime(a.log, runtimeSpec, be)
+	if err != nil {
+		cleanup()
+		return "", "", nil, fmt.Errorf("--runtime: %w", err)
+	}
 	m, err := model.Load(be, path)
 	if err != nil {
 		if explicit {
 			cleanup()
-			return "", nil, fmt.Errorf("--model: %w", err)
+			return "", "", nil, fmt.Errorf("--model: %w", err)
 		}
 		skipAll(fmt.Errorf("loading %s: %w", path, err))
-		return desc, cleanup, nil
+		return desc, rt.Name(), cleanup, nil
 	}
 	a.log.Info("model", "path", path)
 	warnModelScale(a.log, m, path, scale)
@@ -292,14 +299,14 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, path string, explicit bo
 			opt.WindowT = pipelineWindow
 			opt.OverlapT = min(opt.OverlapT, pipelineWindow/2)
 		}
-		u, err := pipeline.New(m, opt)
+		u, err := pipeline.NewWithRuntime(m, opt, rt)
 		if err != nil {
 			selected[i].Run, selected[i].Skip = nil, err
 			continue
 		}
 		selected[i].Run, selected[i].Skip = benchPipelineRun(u), nil
 	}
-	return desc, cleanup, nil
+	return desc, rt.Name(), cleanup, nil
 }
 
 // benchPipelineRun upscales a clip with u: in one piece when it fits one

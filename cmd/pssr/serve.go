@@ -23,6 +23,7 @@ type serveOptions struct {
 	addr, data, token  string
 	workers            int
 	modelPath, backend string
+	runtime            string
 	deviceOps          string
 	maxUploadMB        int64
 	maxSide, maxFrames int
@@ -92,6 +93,7 @@ paths.`,
 	f.StringVar(&o.token, "token", "", "bearer token every API request must send (default $PSSR_TOKEN)")
 	f.IntVar(&o.workers, "jobs", 1, "jobs that run at once")
 	f.StringVar(&o.modelPath, "model", "", "model `FILE` for every job (default: $PSSR_MODEL or the bundled model for each job's scale)")
+	f.StringVar(&o.runtime, "runtime", "auto", runtimeHelp)
 	f.StringVar(&o.backend, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
 	f.StringVar(&o.deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.Int64Var(&o.maxUploadMB, "max-upload-mb", 2048, "largest upload in MiB")
@@ -138,6 +140,10 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 	if def.OnDevice {
 		def.Tile = deviceTile
 	}
+	rt, err := selectRuntime(a.log, o.runtime, be)
+	if err != nil {
+		return fmt.Errorf("--runtime: %w", err)
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
@@ -158,7 +164,7 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 		coord = c
 	}
 	s, err := serve.New(serve.Options{
-		Data: o.data, Token: o.token, Workers: o.workers, Model: o.modelPath, Backend: be, Defaults: def,
+		Data: o.data, Token: o.token, Workers: o.workers, Model: o.modelPath, Backend: be, Runtime: rt, Defaults: def,
 		MaxUpload: o.maxUploadMB << 20, MaxSide: o.maxSide, MaxDuration: o.maxDuration, MaxFrames: o.maxFrames,
 		AllowRoots: o.allowRoots, CheckpointEvery: o.checkpointEvery, Cluster: coord, Logger: a.log,
 	})
@@ -167,7 +173,7 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	a.log.Info("serve: listening", "url", url, "data", o.data, "jobs", o.workers, "backend", desc, "token", o.token != "")
+	a.log.Info("serve: listening", "url", url, "data", o.data, "jobs", o.workers, "backend", desc, "runtime", rt.Name(), "token", o.token != "")
 	fmt.Fprintf(a.stderr, "pssr serve: listening on %s\n", url)
 	return s.Serve(cmd.Context(), ln)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/ort"
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/progress"
 	"github.com/pssr/pssr/tiling"
@@ -25,6 +26,7 @@ type upscaleOptions struct {
 	choices                upscale.Choices
 	of                     outputFlags
 	modelPath, backendSpec string
+	runtimeSpec            string
 	deviceOps              string
 	resume, noCheckpoint   bool
 	checkpointEvery        time.Duration
@@ -93,6 +95,7 @@ status is 1 when any file failed.`,
 	f.IntVar(&opt.Tile, "tile", opt.Tile, tileHelp)
 	f.IntVar(&opt.TileOverlap, "tile-overlap", opt.TileOverlap, "overlap of spatial tiles in output pixels (linear ramps)")
 	f.StringVar(&o.backendSpec, "backend", "", `compute backend: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
+	f.StringVar(&o.runtimeSpec, "runtime", ort.RuntimeAuto, runtimeHelp)
 	f.StringVar(&o.deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.BoolVar(&o.resume, "resume", false, "continue an interrupted run from its checkpoint next to OUT (starts from the beginning when there is none)")
 	f.BoolVar(&o.noCheckpoint, "no-checkpoint", false, "keep no checkpoint: an interrupted run cannot be resumed")
@@ -174,6 +177,10 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 	if o.opt.OnDevice, err = parseDeviceOps(o.deviceOps, be); err != nil {
 		return err
 	}
+	rt, err := selectRuntime(a.log, o.runtimeSpec, be)
+	if err != nil {
+		return err
+	}
 	if o.opt.OnDevice && !cmd.Flags().Changed("tile") {
 		o.opt.Tile = deviceTile
 	}
@@ -208,7 +215,7 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 			bar.Computed(frames)
 		}
 	}
-	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) { return upscale.NewEngine(be, o.modelPath, o.opt) })
+	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) { return upscale.NewEngineWithRuntime(be, o.modelPath, o.opt, rt) })
 	if abandoned {
 		return err
 	}
@@ -228,7 +235,7 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 	}
 	a.log.Info("upscale", "in", in, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
 		"frames", info.Frames, "fps", info.FrameRate.String(), "scale", o.opt.Scale,
-		"mode", o.opt.Mode, "model", o.modelPath, "backend", desc)
+		"mode", o.opt.Mode, "model", o.modelPath, "backend", desc, "runtime", rt.Name())
 	bar = progress.New(a.stderr, info.Frames, "upscale", a.quiet)
 	defer bar.Finish()
 	if spans, err := tiling.Windows(info.Frames, o.opt.WindowT, o.opt.OverlapT); err == nil {

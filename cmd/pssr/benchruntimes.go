@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/bench"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/netrun"
+	"github.com/pssr/pssr/ort"
+	"github.com/pssr/pssr/rtbench"
+)
+
+func init() { commands = append(commands, newBenchRuntimesCmd) }
+
+// benchRuntimesOptions are the flags of pssr bench-runtimes.
+type benchRuntimesOptions struct {
+	modelPath, jsonPath   string
+	scale                 int
+	frames, width, height int
+	minTime               time.Duration
+	minReps               int
+	networks              []string
+}
+
+func newBenchRuntimesCmd(a *app) *cobra.Command {
+	o := &benchRuntimesOptions{scale: 4, frames: 4, width: 384, height: 288, minTime: 2 * time.Second, minReps: 3}
+	cmd := &cobra.Command{
+		Use:   "bench-runtimes",
+		Short: "Time the pure-Go runtime and ONNX Runtime side by side: MatMul GFLOP/s and each network",
+		Long: `bench-runtimes measures the two CPU runtimes of pssr on this machine: GoMLX's
+pure-Go backend and ONNX Runtime (loaded as --runtime ort loads it). It times
+[M, K] x [K, N] matrix products on both (GFLOP/s) and then the model's four
+networks (encoder, decoder, base step, draft step) on a random clip of
+--frames frames of --width x --height output pixels, exported to ONNX from
+the same graph functions and weights. Each case runs once untimed (the
+compile) and then at least --min-reps times and --min-time; the median is
+reported, with the largest difference of ONNX Runtime's output from Go's.
+This is the measurement behind --runtime auto (docs/benchmarks.md).`,
+		Example: "  pssr bench-runtimes --json docs/bench-runtimes.json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd, a)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled pssr-tiny by --scale)")
+	f.IntVar(&o.scale, "scale", o.scale, "scale of the default model: 2 or 4")
+	f.IntVar(&o.frames, "frames", o.frames, "frames of the clip the networks run on")
+	f.IntVar(&o.width, "width", o.width, "output width of the clip (a multiple of 16)")
+	f.IntVar(&o.height, "height", o.height, "output height of the clip (a multiple of 16)")
+	f.DurationVar(&o.minTime, "min-time", o.minTime, "least time timing each case")
+	f.IntVar(&o.minReps, "min-reps", o.minReps, "least timed runs of each case")
+	f.StringSliceVar(&o.networks, "networks", nil, "networks to time (default all: encoder,decoder,base_step,draft_step)")
+	f.StringVar(&o.jsonPath, "json", "", "write the report as JSON to `FILE`")
+	return cmd
+}
+
+func (o *benchRuntimesOptions) run(cmd *cobra.Command, a *app) error {
+	if o.frames < 1 || o.width < 16 || o.height < 16 || o.width%16 != 0 || o.height%16 != 0 {
+		return fmt.Errorf("--frames %d, --width %d, --height %d: want at least one frame and sides that are multiples of 16", o.frames, o.width, o.height)
+	}
+	if o.modelPath == "" {
+		var err error
+		if o.modelPath, err = model.DefaultPathFor(o.scale); err != nil {
+			return err
+		}
+	}
+	be, _, err := backend.New("go", a.log)
+	if err != nil {
+		return err
+	}
+	defer be.Finalize()
+	ortRT, _, err := ort.Select(ort.RuntimeORT, be, ort.Options{})
+	if err != nil {
+		return fmt.Errorf("bench-runtimes needs ONNX Runtime: %w", err)
+	}
+	m, err := model.Load(be, o.modelPath)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	a.log.Info("bench-runtimes", "model", o.modelPath, "onnxruntime", ort.Version(),
+		"clip", fmt.Sprintf("%dx%dx%d", o.frames, o.width, o.height))
+	rep, err := rtbench.Run(cmd.Context(), m, m.Config.Name, []netrun.Runtime{netrun.GoMLX{Backend: be}, ortRT},
+		rtbench.Options{MatMuls: rtbench.DefaultMatMuls, Frames: o.frames, Width: o.width, Height: o.height,
+			MinTime: o.minTime, MinReps: o.minReps, Networks: o.networks}, bench.DescribeMachine())
+	if err != nil {
+		return err
+	}
+	rep.ORTVersion = ort.Version()
+	writeRuntimeTable(a, rep)
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	return nil
+}
+
+func writeRuntimeTable(a *app, rep *rtbench.Report) {
+	fmt.Fprintf(a.stdout, "machine: %s; %s; ONNX Runtime %s\n", rep.Machine, rep.GoVersion, rep.ORTVersion)
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "matmul\truntime\tms\tGFLOP/s")
+	for _, r := range rep.MatMul {
+		fmt.Fprintf(tw, "%dx%dx%d\t%s\t%.2f\t%.1f\n", r.M, r.K, r.N, r.Runtime, r.Seconds*1e3, r.GFLOPS)
+	}
+	tw.Flush()
+	fmt.Fprintf(a.stdout, "networks on %s frames x width x height (model %s):\n", rep.Clip, rep.Model)
+	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "network\truntime\tms\tmax |diff|\tspeed-up")
+	for _, r := range rep.Networks {
+		sp := ""
+		if r.Runtime == rep.Runtimes[len(rep.Runtimes)-1] && len(rep.Runtimes) > 1 {
+			sp = fmt.Sprintf("%.2fx", rep.Speedup[r.Network])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2g\t%s\n", r.Network, r.Runtime, r.Seconds*1e3, r.MaxAbsDiff, sp)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/pipeline"
+)
+
+func init() { commands = append(commands, newExportONNXCmd) }
+
+// exportONNXOptions are the flags of pssr export-onnx.
+type exportONNXOptions struct {
+	modelPath             string
+	scale                 int
+	frames, width, height int
+}
+
+func newExportONNXCmd(a *app) *cobra.Command {
+	o := &exportONNXOptions{scale: 4, frames: 4, width: 384, height: 288}
+	cmd := &cobra.Command{
+		Use:   "export-onnx OUT_DIR",
+		Short: "Write the model's networks as ONNX files (encoder, decoder, base step, draft step)",
+		Long: `export-onnx writes the four networks of a model as ONNX models (IR 8, opset 17)
+into OUT_DIR: encoder.onnx, decoder.onnx, base_step.onnx and draft_step.onnx,
+from the same graph code and weights that pssr runs (the weights are
+initializers). The shapes are fixed: the models take a clip of --frames
+frames of --width x --height output pixels (multiples of 16; pad a clip to
+them by replicating its edges, as pssr does). Scalar inputs (t, sigma,
+sigma_next) are [1] tensors. The inputs and outputs are named:
+
+  encoder     frames [T,H,W,3] in [0,1] -> z_l [1,T,H/8,W/8,C]
+  decoder     latent [1,T,H/8,W/8,C], cond [T,H,W,3] -> frames [T,H,W,3]
+  base_step   x_t, z_l, t, sigma, sigma_next -> x0, x_next, feature_0..
+  draft_step  x_t, z_l, t, sigma, sigma_next, feature_0.. -> x0, x_next
+
+cond is the bicubic upsampling of the low-quality frames; the sampling plan
+is t=699 for the base step (x_t = z_l) and 599, 499, 399 for the drafts,
+sigma = t/1000.`,
+		Example: "  pssr export-onnx --scale 4 --frames 4 --width 384 --height 288 onnx/",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(a, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.modelPath, "model", "", "model `FILE` (default: $PSSR_MODEL or the bundled pssr-tiny by --scale)")
+	f.IntVar(&o.scale, "scale", o.scale, "scale of the default model: 2 or 4")
+	f.IntVar(&o.frames, "frames", o.frames, "frames of the clip the models take")
+	f.IntVar(&o.width, "width", o.width, "output width of the clip (a multiple of 16)")
+	f.IntVar(&o.height, "height", o.height, "output height of the clip (a multiple of 16)")
+	return cmd
+}
+
+func (o *exportONNXOptions) run(a *app, dir string) error {
+	if o.modelPath == "" {
+		var err error
+		if o.modelPath, err = model.DefaultPathFor(o.scale); err != nil {
+			return err
+		}
+	}
+	be, _, err := backend.New("go", a.log)
+	if err != nil {
+		return err
+	}
+	defer be.Finalize()
+	m, err := model.Load(be, o.modelPath)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	models, err := pipeline.ExportONNX(m, o.frames, o.width, o.height, dir)
+	if err != nil {
+		return err
+	}
+	for _, md := range models {
+		var ins []string
+		for _, in := range md.Inputs {
+			ins = append(ins, fmt.Sprintf("%s%v", in.Name, in.Shape.Dimensions))
+		}
+		fmt.Fprintf(a.stdout, "%s: %d nodes, %d initializers, %.1f KiB; inputs %s\n",
+			filepath.Join(dir, md.Name+".onnx"), md.Nodes, md.Initializers, float64(len(md.Data))/1024, strings.Join(ins, " "))
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package ort_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/pssr/pssr/ort"
+)
+
+func TestFindLibraryEnv(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, ort.LibraryName)
+	if err := os.WriteFile(lib, []byte("not a library"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ort.EnvLibrary, lib)
+	got, err := ort.FindLibrary()
+	if err != nil || got != lib {
+		t.Fatalf("FindLibrary() = %q, %v; want %q", got, err, lib)
+	}
+	t.Setenv(ort.EnvLibrary, filepath.Join(dir, "missing.so"))
+	if _, err := ort.FindLibrary(); !errors.Is(err, ort.ErrNoLibrary) {
+		t.Fatalf("FindLibrary() with a missing %s: %v, want ErrNoLibrary", ort.EnvLibrary, err)
+	}
+}
+
+func TestDefaultLibraryPaths(t *testing.T) {
+	t.Setenv("HOME", "/home/someone")
+	got := ort.DefaultLibraryPaths()
+	want := []string{"/home/someone/.local/lib/pssr/libonnxruntime.so.1", "/usr/local/lib/pssr/libonnxruntime.so.1"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("DefaultLibraryPaths() = %v, want %v", got, want)
+	}
+}
+
+// TestRuntimeSmall checks a tiny graph end to end (a variable, a scalar
+// input, a matmul, a softmax) and the cancellation of a run.
+func TestRuntimeSmall(t *testing.T) {
+	r := runtimeOrSkip(t)
+	store := mlmodel.NewStore()
+	store.VariableWithValue("/w", tensors.FromValue([][]float32{{1, 2}, {3, 4}}))
+	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
+		w := s.Store().GetVariable("/w").ValueGraph(in[0].Graph())
+		y := MulScalar(DotGeneral(in[0], []int{1}, nil, w, []int{0}, nil), 1)
+		y = Mul(y, in[1])
+		return []*Node{y, Softmax(y, -1)}
+	}
+	f, err := r.Compile(store, "small", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensors.FromValue([][]float32{{1, 0}, {0, 1}, {1, 1}})
+	out, err := f.Exec(context.Background(), x, float32(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{2, 4, 6, 8, 8, 12}
+	got := tensors.MustCopyFlatData[float32](out[0])
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("output %v, want %v", got, want)
+		}
+	}
+	if !out[0].Shape().Equal(shapes.Make(dtypes.Float32, 3, 2)) {
+		t.Fatalf("shape %s", out[0].Shape())
+	}
+	sm := tensors.MustCopyFlatData[float32](out[1])
+	if d := sm[0] + sm[1] - 1; d > 1e-6 || d < -1e-6 || sm[1] <= sm[0] {
+		t.Fatalf("softmax row %v", sm[:2])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Exec(ctx, x, float32(2)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Exec with a cancelled context: %v, want context.Canceled", err)
+	}
+}

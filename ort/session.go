@@ -1,0 +1,269 @@
+package ort
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/pssr/pssr/netrun"
+	"github.com/pssr/pssr/onnx"
+	ortgo "github.com/yalue/onnxruntime_go"
+)
+
+// Options configure sessions.
+type Options struct {
+	// Threads is ONNX Runtime's intra-op thread count; 0 lets ORT choose
+	// (one per physical core).
+	Threads int
+}
+
+// Session is one ONNX model loaded in ONNX Runtime. It is not safe for
+// concurrent use.
+type Session struct {
+	s      *ortgo.DynamicAdvancedSession
+	model  *onnx.Model
+	closed bool
+}
+
+// NewSession loads an exported model. Init must have succeeded.
+func NewSession(m *onnx.Model, opt Options) (*Session, error) {
+	if !ortgo.IsInitialized() {
+		return nil, fmt.Errorf("ort: %s: ONNX Runtime is not initialised (call ort.Init)", m.Name)
+	}
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: session options: %w", m.Name, err)
+	}
+	defer so.Destroy()
+	if opt.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(opt.Threads); err != nil {
+			return nil, fmt.Errorf("ort: %s: threads: %w", m.Name, err)
+		}
+	}
+	in := make([]string, len(m.Inputs))
+	for i, t := range m.Inputs {
+		in[i] = t.Name
+	}
+	out := make([]string, len(m.Outputs))
+	for i, t := range m.Outputs {
+		out[i] = t.Name
+	}
+	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(m.Data, in, out, so)
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: creating session: %w", m.Name, err)
+	}
+	return &Session{s: s, model: m}, nil
+}
+
+// Model returns the session's model.
+func (s *Session) Model() *onnx.Model { return s.model }
+
+// Close releases the session.
+func (s *Session) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.s.Destroy(); err != nil {
+		return fmt.Errorf("ort: %s: %w", s.model.Name, err)
+	}
+	return nil
+}
+
+// Run runs the model on args (*tensors.Tensor of the model's input shapes,
+// or float32 scalars for [1] inputs) and returns its outputs as host
+// tensors. ctx cancels the run: ONNX Runtime is told to terminate and Run
+// returns ctx's error.
+func (s *Session) Run(ctx context.Context, args ...any) (outs []*tensors.Tensor, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed {
+		return nil, fmt.Errorf("ort: %s: session is closed", s.model.Name)
+	}
+	if len(args) != len(s.model.Inputs) {
+		return nil, fmt.Errorf("ort: %s: %d inputs, model takes %d", s.model.Name, len(args), len(s.model.Inputs))
+	}
+	inputs := make([]ortgo.Value, len(args))
+	defer func() {
+		for _, v := range inputs {
+			if v != nil {
+				_ = v.Destroy()
+			}
+		}
+	}()
+	for i, a := range args {
+		if inputs[i], err = toORT(a, s.model.Inputs[i]); err != nil {
+			return nil, fmt.Errorf("ort: %s: %w", s.model.Name, err)
+		}
+	}
+	ro, err := ortgo.NewRunOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: run options: %w", s.model.Name, err)
+	}
+	defer ro.Destroy()
+	var mu sync.Mutex // Terminate must not race Destroy.
+	done := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			_ = ro.Terminate()
+		}
+	})
+	outputs := make([]ortgo.Value, len(s.model.Outputs))
+	runErr := s.s.RunWithOptions(inputs, outputs, ro)
+	stop()
+	mu.Lock()
+	done = true
+	mu.Unlock()
+	defer func() {
+		for _, v := range outputs {
+			if v != nil {
+				_ = v.Destroy()
+			}
+		}
+	}()
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("ort: %s: %w", s.model.Name, runErr)
+	}
+	outs = make([]*tensors.Tensor, len(outputs))
+	for i, v := range outputs {
+		if outs[i], err = fromORT(v, s.model.Outputs[i]); err != nil {
+			return nil, fmt.Errorf("ort: %s: output %s: %w", s.model.Name, s.model.Outputs[i].Name, err)
+		}
+	}
+	return outs, nil
+}
+
+// toORT copies an argument into a new ORT tensor of the input's shape.
+func toORT(a any, info onnx.TensorInfo) (ortgo.Value, error) {
+	dims := make([]int64, info.Shape.Rank())
+	for i, d := range info.Shape.Dimensions {
+		dims[i] = int64(d)
+	}
+	shape := ortgo.NewShape(dims...)
+	switch x := a.(type) {
+	case float32:
+		if info.Shape.Size() != 1 || info.Shape.DType != dtypes.Float32 {
+			return nil, fmt.Errorf("input %s is %s, got a float32 scalar", info.Name, info.Shape)
+		}
+		return ortgo.NewTensor(shape, []float32{x})
+	case *tensors.Tensor:
+		ts := x.Shape()
+		if ts.DType != info.Shape.DType || ts.Size() != info.Shape.Size() ||
+			(ts.Rank() > 0 && !ts.Equal(info.Shape)) {
+			return nil, fmt.Errorf("input %s is %s, got %s", info.Name, info.Shape, ts)
+		}
+		switch ts.DType {
+		case dtypes.Float32:
+			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[float32](x))
+		case dtypes.Int32:
+			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[int32](x))
+		case dtypes.Int64:
+			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[int64](x))
+		}
+		return nil, fmt.Errorf("input %s: dtype %s not supported", info.Name, ts.DType)
+	}
+	return nil, fmt.Errorf("input %s: argument of type %T not supported", info.Name, a)
+}
+
+// fromORT copies an ORT output into a host tensor.
+func fromORT(v ortgo.Value, info onnx.TensorInfo) (*tensors.Tensor, error) {
+	dims := info.Shape.Dimensions
+	switch t := v.(type) {
+	case *ortgo.Tensor[float32]:
+		return tensors.FromFlatDataAndDimensions(append([]float32(nil), t.GetData()...), dims...), nil
+	case *ortgo.Tensor[int32]:
+		return tensors.FromFlatDataAndDimensions(append([]int32(nil), t.GetData()...), dims...), nil
+	case *ortgo.Tensor[int64]:
+		return tensors.FromFlatDataAndDimensions(append([]int64(nil), t.GetData()...), dims...), nil
+	}
+	return nil, fmt.Errorf("unsupported ORT value %T", v)
+}
+
+// Runtime is a netrun.Runtime on ONNX Runtime: each network is exported to
+// ONNX (package onnx) per distinct input shape and run in its own session.
+type Runtime struct {
+	opt Options
+}
+
+var _ netrun.Runtime = (*Runtime)(nil)
+
+// NewRuntime loads the library at libPath (see Init; FindLibrary finds it)
+// and returns a runtime.
+func NewRuntime(libPath string, opt Options) (*Runtime, error) {
+	if err := Init(libPath); err != nil {
+		return nil, err
+	}
+	return &Runtime{opt: opt}, nil
+}
+
+// Name is "ort".
+func (r *Runtime) Name() string { return "ort" }
+
+// Compile implements netrun.Runtime. The export and the session are made
+// on the first Exec of each input shape, from the store's values at that
+// time.
+func (r *Runtime) Compile(store *mlmodel.Store, name string, fn netrun.GraphFn) (netrun.Func, error) {
+	return &Func{r: r, store: store, name: name, fn: fn, sessions: map[string]*Session{}}, nil
+}
+
+// Func is a network compiled by Runtime: a session per input shape.
+type Func struct {
+	r        *Runtime
+	store    *mlmodel.Store
+	name     string
+	fn       netrun.GraphFn
+	sessions map[string]*Session
+}
+
+// Exec implements netrun.Func.
+func (f *Func) Exec(ctx context.Context, args ...any) ([]*tensors.Tensor, error) {
+	ins := make([]shapes.Shape, len(args))
+	var key strings.Builder
+	for i, a := range args {
+		switch x := a.(type) {
+		case float32:
+			ins[i] = shapes.Make(dtypes.Float32)
+		case *tensors.Tensor:
+			ins[i] = x.Shape()
+		default:
+			return nil, fmt.Errorf("ort: %s: argument %d of type %T not supported", f.name, i, a)
+		}
+		key.WriteString(ins[i].String())
+		key.WriteByte(';')
+	}
+	s, ok := f.sessions[key.String()]
+	if !ok {
+		m, err := onnx.Export(f.store, onnx.Spec{Name: f.name, Fn: f.fn, Inputs: ins})
+		if err != nil {
+			return nil, fmt.Errorf("ort: %w", err)
+		}
+		if s, err = NewSession(m, f.r.opt); err != nil {
+			return nil, err
+		}
+		f.sessions[key.String()] = s
+	}
+	return s.Run(ctx, args...)
+}
+
+// Close releases every session of the network.
+func (f *Func) Close() error {
+	var first error
+	for k, s := range f.sessions {
+		if err := s.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(f.sessions, k)
+	}
+	return first
+}
