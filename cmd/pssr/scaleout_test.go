@@ -46,7 +46,7 @@ func scaleFixture(t *testing.T) (modelPath, clip, ref string) {
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
 			"-frames:v", "100", "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", scaleClip)
 		scaleRef = filepath.Join(shared, "clip100-ref.mkv")
-		args := []string{"upscale", scaleClip, scaleRef, "--model", modelPath, "-q"}
+		args := []string{"upscale", scaleClip, scaleRef, "--model", modelPath, "--runtime", "go", "-q"} // the workers run GoMLX: the same runtime, bit-exact
 		for _, kv := range scaleArgs {
 			args = append(args, "--"+kv[0], kv[1])
 		}
