@@ -203,12 +203,18 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, engines map[stri
 		}
 	}()
 	frames, err := w.compute(ctx, m, engines)
+	uploaded := err == nil
 	if err == nil {
 		err = w.status(ctx, id, n, ChunkStatus{State: StateDone, Attempt: attempt})
 	}
 	stopHB()
 	<-hbDone
 	switch {
+	case uploaded && err != nil:
+		// The frames are in the store; a redelivery finds them and only
+		// records the state.
+		log.Warn("cluster: chunk computed, its state not recorded; handed back", "frames", frames, "err", err)
+		msg.NakWithDelay(time.Second)
 	case errors.Is(err, ErrModelMismatch):
 		log.Error("cluster: chunk refused", "err", err)
 		w.status(context.WithoutCancel(ctx), id, n, ChunkStatus{State: StateFailed, Attempt: attempt, Error: err.Error()})
