@@ -60,6 +60,14 @@ const (
 	subjectPrefix = "pssr.chunk."
 )
 
+// Runtimes a job's networks run on (Spec.Runtime).
+const (
+	// RuntimeGo runs the networks through GoMLX on the job's backend.
+	RuntimeGo = "go"
+	// RuntimeORT runs them on ONNX Runtime (package ort).
+	RuntimeORT = "ort"
+)
+
 // Config sets up the JetStream objects (Setup).
 type Config struct {
 	// AckWait is how long a chunk may go without an ack or an in-progress

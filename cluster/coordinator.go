@@ -26,6 +26,11 @@ import (
 type CoordinatorOptions struct {
 	// Backend is the backend spec the workers run (default "go").
 	Backend string
+	// Runtime is the runtime the workers run the networks on: RuntimeGo
+	// (GoMLX on Backend, the default) or RuntimeORT (ONNX Runtime). It is
+	// a concrete choice, never "auto": every worker must run the same one
+	// for the output to be bit-exact.
+	Runtime string
 	// WindowsPerChunk is the number of temporal windows in a chunk
 	// (default 4).
 	WindowsPerChunk int
@@ -71,6 +76,9 @@ func NewCoordinator(c *Conn, opt CoordinatorOptions) *Coordinator {
 	}
 	if opt.WindowsPerChunk < 1 {
 		opt.WindowsPerChunk = 4
+	}
+	if opt.Runtime == "" {
+		opt.Runtime = RuntimeGo
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -133,7 +141,10 @@ func (co *Coordinator) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 	}
 	log := co.log.With("tag", j.Tag)
-	spec := Spec{Options: j.Options, Backend: co.opt.Backend, WindowsPerChunk: co.opt.WindowsPerChunk}
+	if co.opt.Runtime != RuntimeGo && co.opt.Runtime != RuntimeORT {
+		return res, fmt.Errorf("cluster: runtime %q: want %q or %q", co.opt.Runtime, RuntimeGo, RuntimeORT)
+	}
+	spec := Spec{Options: j.Options, Backend: co.opt.Backend, Runtime: co.opt.Runtime, WindowsPerChunk: co.opt.WindowsPerChunk}
 	spec.Options.OnComputed = nil
 	if err := spec.Options.Validate(); err != nil {
 		return res, fmt.Errorf("cluster: %w", err)

@@ -31,6 +31,9 @@ type Spec struct {
 	// Backend is the compute backend spec ("go", "xla:..."), part of the
 	// runtime: a different backend rounds differently.
 	Backend string `json:"backend"`
+	// Runtime runs the networks: "go" (GoMLX on Backend) or "ort" (ONNX
+	// Runtime); part of the runtime as Backend is. Empty means "go".
+	Runtime string `json:"runtime,omitempty"`
 	// WindowsPerChunk is the number of temporal windows of a chunk.
 	WindowsPerChunk int `json:"windows_per_chunk"`
 	// Frames is the number of input frames, Width and Height their size.
@@ -45,15 +48,25 @@ type Spec struct {
 func (s *Spec) jobID() (string, error) {
 	key := struct {
 		Input, Model, Backend string
+		Runtime               string `json:",omitempty"`
 		Options               pipeline.Options
 		PerChunk              int
-	}{s.InputHash, s.ModelHash, s.Backend, s.Options, s.WindowsPerChunk}
+	}{s.InputHash, s.ModelHash, s.Backend, s.runtime(), s.Options, s.WindowsPerChunk}
 	data, err := json.Marshal(key)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:10]), nil
+}
+
+// runtime is the job's runtime name, "" for the default ("go"), so that
+// the IDs of GoMLX jobs do not change with the field's addition.
+func (s *Spec) runtime() string {
+	if s.Runtime == RuntimeGo {
+		return ""
+	}
+	return s.Runtime
 }
 
 // Windows returns the job's temporal windows.

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pssr/pssr/checkpoint"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/tiling"
 	"github.com/pssr/pssr/upscale"
 )
@@ -39,6 +40,10 @@ type WorkerOptions struct {
 	Backend string
 	// NewBackend creates a backend from a spec (package backend's New).
 	NewBackend func(spec string) (compute.Backend, error)
+	// NewRuntime creates the runtime a job names (RuntimeORT) over be; it
+	// is called once per runtime name. Nil means the worker runs only
+	// RuntimeGo jobs and hands other jobs' chunks back.
+	NewRuntime func(name string, be compute.Backend) (netrun.Runtime, error)
 	// CacheDir keeps the models the worker downloaded, by hash.
 	CacheDir string
 	// Logger receives the worker's log; nil means slog.Default().
@@ -54,6 +59,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	backends map[string]compute.Backend
+	runtimes map[string]netrun.Runtime
 	models   map[string]string // model hash -> verified local file
 }
 
@@ -80,7 +86,7 @@ func NewWorker(c *Conn, opt WorkerOptions) (*Worker, error) {
 		log = slog.Default()
 	}
 	return &Worker{c: c, opt: opt, log: log.With("worker", opt.Name),
-		backends: map[string]compute.Backend{}, models: map[string]string{}}, nil
+		backends: map[string]compute.Backend{}, runtimes: map[string]netrun.Runtime{}, models: map[string]string{}}, nil
 }
 
 // Name is the worker's name.
@@ -309,7 +315,7 @@ func (w *Worker) engine(ctx context.Context, s Spec, engines map[string]*upscale
 	if err != nil {
 		return nil, err
 	}
-	key := s.ModelHash + "|" + s.Backend + "|" + string(opts)
+	key := s.ModelHash + "|" + s.Backend + "|" + s.Runtime + "|" + string(opts)
 	if e, ok := engines[key]; ok {
 		return e, nil
 	}
@@ -321,7 +327,11 @@ func (w *Worker) engine(ctx context.Context, s Spec, engines map[string]*upscale
 	if err != nil {
 		return nil, err
 	}
-	e, err := upscale.NewEngine(be, path, s.Options)
+	rt, err := w.runtime(s.Runtime, be)
+	if err != nil {
+		return nil, err
+	}
+	e, err := upscale.NewEngineWithRuntime(be, path, s.Options, rt)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
@@ -348,6 +358,31 @@ func (w *Worker) backend(spec string) (compute.Backend, error) {
 	}
 	w.backends[spec] = be
 	return be, nil
+}
+
+// runtime returns the process's runtime name over be: nil (GoMLX on be)
+// for RuntimeGo, else the one NewRuntime made.
+func (w *Worker) runtime(name string, be compute.Backend) (netrun.Runtime, error) {
+	if name == "" || name == RuntimeGo {
+		return nil, nil
+	}
+	if w.opt.NewRuntime == nil {
+		return nil, fmt.Errorf("runtime %q: this worker runs only %q", name, RuntimeGo)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rt, ok := w.runtimes[name]; ok {
+		return rt, nil
+	}
+	rt, err := w.opt.NewRuntime(name, be)
+	if err != nil {
+		return nil, fmt.Errorf("runtime %q: %w", name, err)
+	}
+	if rt.Name() != name {
+		return nil, fmt.Errorf("runtime %q: got %q", name, rt.Name())
+	}
+	w.runtimes[name] = rt
+	return rt, nil
 }
 
 // model returns a local file of the model with SHA-256 hash: the cached

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/pssr/pssr/internal/fixture"
 	"io"
 	"mime/multipart"
 	"net"
@@ -128,11 +129,11 @@ func freePort(t *testing.T) int {
 
 // scaleServe starts `pssr serve --nats embedded` on data and returns it
 // with its URL.
-func scaleServe(t *testing.T, data, modelPath string, natsPort int) (*proc, string) {
+func scaleServe(t *testing.T, data, modelPath string, natsPort int, extra ...string) (*proc, string) {
 	t.Helper()
-	p := startProc(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", data, "--model", modelPath,
+	p := startProc(t, nil, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--model", modelPath,
 		"--nats", "embedded", "--nats-addr", fmt.Sprintf("127.0.0.1:%d", natsPort), "--ack-wait", "2s",
-		"--chunk-windows", "2", "--allow-root", shared)
+		"--chunk-windows", "2", "--allow-root", shared}, extra...)...)
 	deadline := time.After(time.Minute)
 	for {
 		select {
@@ -393,6 +394,41 @@ func TestScaleOutCoordinatorRestart(t *testing.T) {
 }
 
 var chunkComputedRe = regexp.MustCompile(`msg="cluster: chunk computed, its state not recorded; handed back".* chunk=(\d+) attempt=(\d+)`)
+
+// TestScaleOutORT runs a job with serve --runtime ort: the workers take
+// the runtime from the job and run the networks on ONNX Runtime, and the
+// output is bit-exact with pssr upscale --runtime ort.
+func TestScaleOutORT(t *testing.T) {
+	needFFmpeg(t)
+	fixture.ORT(t)
+	modelPath, clip, _ := scaleFixture(t)
+	ref := filepath.Join(t.TempDir(), "ref-ort.mkv")
+	args := []string{"upscale", clip, ref, "--model", modelPath, "--runtime", "ort", "-q"}
+	for _, kv := range scaleArgs {
+		args = append(args, "--"+kv[0], kv[1])
+	}
+	var o, e bytes.Buffer
+	if code := run(args, &o, &e); code != 0 {
+		t.Fatalf("pssr upscale --runtime ort: exit %d: %s", code, e.String())
+	}
+	port := freePort(t)
+	srv, url := scaleServe(t, t.TempDir(), modelPath, port, "--runtime", "ort")
+	w1, w2 := scaleWorker(t, port, "w1"), scaleWorker(t, port, "w2")
+	job := submitPath(t, url, clip)
+	waitJob(t, job, "done", isDone, srv, w1, w2)
+	checkResult(t, job, ref)
+	if !strings.Contains(srv.stderr(), `msg="serve: cluster jobs" backend=go runtime=ort`) {
+		t.Errorf("serve did not log the cluster runtime ort:\n%s", srv.stderr())
+	}
+	for _, w := range []*proc{w1, w2} {
+		if strings.Contains(w.stderr(), "cluster: chunk done") && !strings.Contains(w.stderr(), `msg="worker: runtime" runtime=ort`) {
+			t.Errorf("a worker computed chunks without loading ONNX Runtime:\n%s", w.stderr())
+		}
+	}
+	if done := chunksDone(w1, w2); len(done) != 10 {
+		t.Errorf("chunks done: %v, want all 10", done)
+	}
+}
 
 // TestScaleOutBench measures the throughput of 1 and 2 workers, each held
 // to one core (GOMAXPROCS=1 and the Go backend's parallelism=1), on the

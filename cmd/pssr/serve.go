@@ -11,6 +11,7 @@ import (
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/cluster"
+	"github.com/pssr/pssr/ort"
 	"github.com/pssr/pssr/pipeline"
 	"github.com/pssr/pssr/serve"
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ type serveOptions struct {
 	nats, natsAddr     string
 	ackWait            time.Duration
 	chunkWindows       int
+	replicas           int
 }
 
 const serveExample = `  pssr serve --data /var/lib/pssr                      # http://127.0.0.1:8080
@@ -102,10 +104,11 @@ paths.`,
 	f.IntVar(&o.maxFrames, "max-frames", 0, "most input frames (0: no limit)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "`DIR` whose files may be submitted with path= (repeatable; none: path= is refused)")
 	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 0, "least time between two checkpoint commits of a job (0: after every window)")
-	f.StringVar(&o.nats, "nats", "", "run the jobs on `pssr worker`s over NATS JetStream: a server URL (nats://host:4222) or \"embedded\" (a JetStream server in this process, on --nats-addr, its store under --data)")
+	f.StringVar(&o.nats, "nats", "", "run the jobs on `pssr worker`s over NATS JetStream: a server URL (nats://host:4222) or \"embedded\" (a JetStream server in this process, on --nats-addr, its store under --data); the workers run the networks on GoMLX, or on ONNX Runtime with an explicit --runtime ort")
 	f.StringVar(&o.natsAddr, "nats-addr", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (--nats embedded; 0.0.0.0:4222 lets other machines' workers join)")
 	f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "with --nats: how long a chunk may go without a sign of life from its worker before another worker gets it")
 	f.IntVar(&o.chunkWindows, "chunk-windows", 4, "with --nats: temporal windows in one chunk of work")
+	f.IntVar(&o.replicas, "replicas", 1, "with --nats: replicas of the JetStream stream, buckets and object store (3 on a nats-server cluster of 3 or more; the embedded server holds 1)")
 	return cmd
 }
 
@@ -185,6 +188,9 @@ func (o *serveOptions) startCluster(ctx context.Context, a *app) (func(), *clust
 	if o.chunkWindows < 1 {
 		return nil, nil, fmt.Errorf("--chunk-windows %d: want at least 1", o.chunkWindows)
 	}
+	if o.replicas < 1 || (o.nats == "embedded" && o.replicas != 1) {
+		return nil, nil, fmt.Errorf("--replicas %d: want at least 1, and 1 with --nats embedded (a single server)", o.replicas)
+	}
 	url := o.nats
 	var emb *cluster.Embedded
 	if o.nats == "embedded" {
@@ -208,7 +214,7 @@ func (o *serveOptions) startCluster(ctx context.Context, a *app) (func(), *clust
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := cluster.Setup(sctx, nc, cluster.Config{AckWait: o.ackWait})
+	conn, err := cluster.Setup(sctx, nc, cluster.Config{AckWait: o.ackWait, Replicas: o.replicas})
 	if err != nil {
 		nc.Close()
 		stop()
@@ -220,6 +226,13 @@ func (o *serveOptions) startCluster(ctx context.Context, a *app) (func(), *clust
 			spec = "go"
 		}
 	}
-	coord := cluster.NewCoordinator(conn, cluster.CoordinatorOptions{Backend: spec, WindowsPerChunk: o.chunkWindows, Logger: a.log})
+	// The workers must all run one runtime: "auto" would resolve on this
+	// machine, so only an explicit --runtime ort sends jobs to ONNX Runtime.
+	rt := cluster.RuntimeGo
+	if o.runtime == ort.RuntimeORT {
+		rt = cluster.RuntimeORT
+	}
+	a.log.Info("serve: cluster jobs", "backend", spec, "runtime", rt)
+	coord := cluster.NewCoordinator(conn, cluster.CoordinatorOptions{Backend: spec, Runtime: rt, WindowsPerChunk: o.chunkWindows, Logger: a.log})
 	return func() { nc.Drain(); nc.Close(); stop() }, coord, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/cluster"
+	"github.com/pssr/pssr/netrun"
+	"github.com/pssr/pssr/ort"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +19,7 @@ func init() { commands = append(commands, newWorkerCmd) }
 // workerOptions are the flags of pssr worker.
 type workerOptions struct {
 	nats, name, backend, cache string
-	concurrency                int
+	concurrency, ortThreads    int
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
@@ -32,7 +34,8 @@ JetStream object store and acks a chunk only once they are uploaded; while
 it works it tells the server the chunk is alive, so a killed worker's chunk
 goes to another worker after the server's --ack-wait.
 
-The model, the options and the backend come from each job: the model is
+The model, the options, the backend and the runtime (GoMLX or ONNX Runtime)
+come from each job: the model is
 downloaded from the object store into --cache and refused when its SHA-256
 is not the job's. SIGTERM or Ctrl-C hands the chunks in progress back and
 stops.`,
@@ -74,6 +77,13 @@ stops.`,
 					}
 					return be, err
 				},
+				NewRuntime: func(name string, be compute.Backend) (netrun.Runtime, error) {
+					rt, _, err := ort.Select(name, be, ort.Options{Threads: o.ortThreads})
+					if err == nil && rt.Name() == ort.RuntimeORT {
+						a.log.Info("worker: runtime", "runtime", rt.Name(), "onnxruntime", ort.Version())
+					}
+					return rt, err
+				},
 			})
 			if err != nil {
 				return err
@@ -86,6 +96,7 @@ stops.`,
 	f.IntVar(&o.concurrency, "concurrency", 1, "chunks computed at once, each with its own engine")
 	f.StringVar(&o.name, "name", "", "the worker's name in logs and job status (default HOST-PID)")
 	f.StringVar(&o.backend, "backend", "", `compute backend instead of the job's ("go:parallelism=1", "xla:/abs/plugin.so"); outputs are bit-exact only on backends that round alike`)
+	f.IntVar(&o.ortThreads, "ort-threads", 0, "ONNX Runtime's intra-op threads for jobs on the ort runtime (0: one per physical core)")
 	f.StringVar(&o.cache, "cache", "", "`DIR` of downloaded models (default the user cache folder's pssr/models)")
 	return cmd
 }
