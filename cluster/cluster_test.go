@@ -89,6 +89,79 @@ func TestRecords(t *testing.T) {
 	}
 }
 
+// TestRecordSampleFormats checks that a frame of 8-bit or 16-bit values
+// (as the readers make them) is stored as integers, a quarter or half the
+// size, that anything else stays float32, and that every sample comes
+// back bit for bit.
+func TestRecordSampleFormats(t *testing.T) {
+	for q := 0; q < 65536; q++ {
+		if q < 256 {
+			if f := sampleFormat([]float32{float32(q) / 255}); f != samplesUint8 {
+				t.Fatalf("%d/255: format %d, want uint8", q, f)
+			}
+		}
+		if f := sampleFormat([]float32{float32(q) / 65535}); f == samplesFloat32 {
+			t.Fatalf("%d/65535: stored as float32", q)
+		}
+	}
+	const w, h = 5, 4
+	fill := func(f func(i int) float32) *frame.Image {
+		m := frame.New(w, h)
+		for i := range m.Pix {
+			m.Pix[i] = f(i)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		img   *frame.Image
+		bytes int // per sample
+	}{
+		{"8-bit", fill(func(i int) float32 { return float32(i*37%256) / 255 }), 1},
+		{"8-bit extremes", fill(func(i int) float32 { return float32(255*(i%2)) / 255 }), 1},
+		{"16-bit", fill(func(i int) float32 { return float32(i*4099%65536) / 65535 }), 2},
+		{"float", fill(func(i int) float32 { return float32(i)/255 + 1e-4 }), 4},
+		{"8-bit but one negative zero", fill(func(i int) float32 {
+			if i == 3 {
+				return float32(math.Copysign(0, -1))
+			}
+			return float32(i) / 255
+		}), 4},
+		{"above 1", fill(func(i int) float32 { return float32(i) / 10 }), 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			rw, err := newRecordWriter(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rw.write(kindFrame, 1, -1, tc.img); err != nil {
+				t.Fatal(err)
+			}
+			rw.flush()
+			if want := len(recordMagic) + 17 + tc.bytes*w*h*3; buf.Len() != want {
+				t.Errorf("%d bytes, want %d (%d per sample)", buf.Len(), want, tc.bytes)
+			}
+			rr, err := newRecordReader(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rr.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.kind != kindFrame || got.t != 1 {
+				t.Fatalf("record kind %d frame %d", got.kind, got.t)
+			}
+			for i, v := range tc.img.Pix {
+				if math.Float32bits(got.img.Pix[i]) != math.Float32bits(v) {
+					t.Fatalf("sample %d: %g (%#x), want %g (%#x)", i, got.img.Pix[i], math.Float32bits(got.img.Pix[i]), v, math.Float32bits(v))
+				}
+			}
+		})
+	}
+}
+
 // countHandler counts log records by message.
 type countHandler struct {
 	slog.Handler

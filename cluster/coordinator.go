@@ -144,6 +144,12 @@ func (co *Coordinator) Run(ctx context.Context, j Job) (res Result, err error) {
 	if co.opt.Runtime != RuntimeGo && co.opt.Runtime != RuntimeORT {
 		return res, fmt.Errorf("cluster: runtime %q: want %q or %q", co.opt.Runtime, RuntimeGo, RuntimeORT)
 	}
+	// The output's settings and timestamps (of a variable-rate input) are
+	// settled before any work, so a timing that cannot be kept fails now.
+	wo := upscale.OutputOptions(j.Output, j.Out, info, j.Options.Scale, log)
+	if wo.Timestamps, err = upscale.OutputTiming(ctx, info, wo.Codec, log); err != nil {
+		return res, fmt.Errorf("cluster: %w", err)
+	}
 	spec := Spec{Options: j.Options, Backend: co.opt.Backend, Runtime: co.opt.Runtime, WindowsPerChunk: co.opt.WindowsPerChunk}
 	spec.Options.OnComputed = nil
 	if err := spec.Options.Validate(); err != nil {
@@ -287,7 +293,7 @@ func (co *Coordinator) Run(ctx context.Context, j Job) (res Result, err error) {
 	}
 	stopWatch()
 	log.Info("cluster: every chunk is done; assembling the output")
-	n, err := co.assemble(ctx, spec, spans, chunks, j, info, log)
+	n, err := co.assemble(ctx, spec, spans, chunks, j.Out, wo, log)
 	if err != nil {
 		return res, err
 	}
@@ -375,11 +381,10 @@ func (co *Coordinator) input(ctx context.Context, s *Spec, in string, log *slog.
 
 // assemble writes the output from the chunks' frames: finished frames as
 // they are, shared frames cross-faded from their parts (tiling.Blend), in
-// frame order, through the atomic writer with the input's audio and
-// subtitles.
-func (co *Coordinator) assemble(ctx context.Context, s Spec, spans []tiling.Span, chunks []Chunk, j Job, info *video.Info, log *slog.Logger) (int, error) {
-	wo := upscale.OutputOptions(j.Output, j.Out, info, s.Options.Scale, log)
-	w, err := video.Create(ctx, j.Out, wo)
+// frame order, through the atomic writer (options wo: the input's audio,
+// subtitles and, for a variable-rate input, timestamps) into out.
+func (co *Coordinator) assemble(ctx context.Context, s Spec, spans []tiling.Span, chunks []Chunk, out string, wo video.WriterOptions, log *slog.Logger) (int, error) {
+	w, err := video.Create(ctx, out, wo)
 	if err != nil {
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
@@ -444,6 +449,6 @@ func (co *Coordinator) assemble(ctx context.Context, s Spec, spans []tiling.Span
 	if err := w.Close(); err != nil {
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
-	log.Info("cluster: output written", "out", j.Out, "frames", next)
+	log.Info("cluster: output written", "out", out, "frames", next)
 	return next, nil
 }

@@ -143,11 +143,56 @@ type ChunkStatus struct {
 }
 
 // Frame records in the object store. A file is the magic followed by
-// records: kind (1 byte), frame index (uint32), window index (int32, -1 for
-// a finished frame or an input frame), width and height (uint32), then
-// width·height·3 float32 samples, all little-endian. Floats are stored
-// bit for bit: lossless.
+// records: kind (1 byte: the record kind in the low nibble, the sample
+// format in the high one), frame index (uint32), window index (int32, -1
+// for a finished frame or an input frame), width and height (uint32), then
+// width·height·3 samples, all little-endian. The samples are float32 bit
+// for bit, or, when every sample of the frame is exactly v/255 (an 8-bit
+// source) or v/65535 (a 16-bit one) as the video and frame readers make
+// them, the integers v as uint8 or uint16: lossless either way, and an
+// 8-bit input frame takes a quarter of the space.
 const recordMagic = "PSSRFRM1"
+
+// Sample formats of a record (the kind byte's high nibble).
+const (
+	samplesFloat32 byte = 0
+	samplesUint8   byte = 1
+	samplesUint16  byte = 2
+)
+
+// sampleFormat returns the most compact format that holds pix exactly.
+func sampleFormat(pix []float32) byte {
+	exact := func(scale float32) bool {
+		for _, v := range pix {
+			if !(v >= 0 && v <= 1) {
+				return false
+			}
+			// Bits, not ==: -0 must not become +0.
+			if math.Float32bits(float32(uint32(v*scale+0.5))/scale) != math.Float32bits(v) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case exact(255):
+		return samplesUint8
+	case exact(65535):
+		return samplesUint16
+	}
+	return samplesFloat32
+}
+
+// sampleBytes is the size of one sample in format f.
+func sampleBytes(f byte) int {
+	switch f {
+	case samplesUint8:
+		return 1
+	case samplesUint16:
+		return 2
+	}
+	return 4
+}
 
 // Record kinds.
 const (
@@ -180,18 +225,31 @@ func (rw *recordWriter) write(kind byte, t, win int, f *frame.Image) error {
 	if len(f.Pix) != f.W*f.H*3 {
 		return fmt.Errorf("frame %d: %d samples for %dx%d", t, len(f.Pix), f.W, f.H)
 	}
-	n := 17 + 4*len(f.Pix)
+	sf := sampleFormat(f.Pix)
+	n := 17 + sampleBytes(sf)*len(f.Pix)
 	if cap(rw.buf) < n {
 		rw.buf = make([]byte, n)
 	}
 	b := rw.buf[:n]
-	b[0] = kind
+	b[0] = kind | sf<<4
 	binary.LittleEndian.PutUint32(b[1:], uint32(t))
 	binary.LittleEndian.PutUint32(b[5:], uint32(int32(win)))
 	binary.LittleEndian.PutUint32(b[9:], uint32(f.W))
 	binary.LittleEndian.PutUint32(b[13:], uint32(f.H))
-	for i, v := range f.Pix {
-		binary.LittleEndian.PutUint32(b[17+4*i:], math.Float32bits(v))
+	s := b[17:]
+	switch sf {
+	case samplesUint8:
+		for i, v := range f.Pix {
+			s[i] = byte(v*255 + 0.5)
+		}
+	case samplesUint16:
+		for i, v := range f.Pix {
+			binary.LittleEndian.PutUint16(s[2*i:], uint16(v*65535+0.5))
+		}
+	default:
+		for i, v := range f.Pix {
+			binary.LittleEndian.PutUint32(s[4*i:], math.Float32bits(v))
+		}
 	}
 	_, err := rw.w.Write(b)
 	return err
@@ -229,12 +287,13 @@ func (rr *recordReader) next() (record, error) {
 		}
 		return record{}, err
 	}
-	rec := record{kind: h[0], t: int(binary.LittleEndian.Uint32(h[1:])), win: int(int32(binary.LittleEndian.Uint32(h[5:])))}
+	rec := record{kind: h[0] & 0xf, t: int(binary.LittleEndian.Uint32(h[1:])), win: int(int32(binary.LittleEndian.Uint32(h[5:])))}
+	sf := h[0] >> 4
 	w, ht := int(binary.LittleEndian.Uint32(h[9:])), int(binary.LittleEndian.Uint32(h[13:]))
-	if rec.kind > kindPart || w < 1 || ht < 1 || w*ht*3 > maxRecordSamples {
-		return record{}, fmt.Errorf("%w: record of kind %d, %dx%d", errBadRecords, rec.kind, w, ht)
+	if rec.kind > kindPart || sf > samplesUint16 || w < 1 || ht < 1 || w*ht*3 > maxRecordSamples {
+		return record{}, fmt.Errorf("%w: record of kind %#x, %dx%d", errBadRecords, h[0], w, ht)
 	}
-	n := 4 * w * ht * 3
+	n := sampleBytes(sf) * w * ht * 3
 	if cap(rr.buf) < n {
 		rr.buf = make([]byte, n)
 	}
@@ -243,8 +302,19 @@ func (rr *recordReader) next() (record, error) {
 		return record{}, fmt.Errorf("%w: truncated frame %d: %v", errBadRecords, rec.t, err)
 	}
 	rec.img = frame.New(w, ht)
-	for i := range rec.img.Pix {
-		rec.img.Pix[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	switch sf {
+	case samplesUint8:
+		for i := range rec.img.Pix {
+			rec.img.Pix[i] = float32(b[i]) / 255
+		}
+	case samplesUint16:
+		for i := range rec.img.Pix {
+			rec.img.Pix[i] = float32(binary.LittleEndian.Uint16(b[2*i:])) / 65535
+		}
+	default:
+		for i := range rec.img.Pix {
+			rec.img.Pix[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
 	}
 	return rec, nil
 }

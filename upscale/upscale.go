@@ -138,7 +138,7 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 	}
 	wo := OutputOptions(j.Output, j.Out, info, e.Upscaler.Options().Scale, log)
-	if wo.Timestamps, err = timing(ctx, info, wo.Codec, log); err != nil {
+	if wo.Timestamps, err = OutputTiming(ctx, info, wo.Codec, log); err != nil {
 		return res, err
 	}
 
@@ -232,13 +232,14 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 	return res, nil
 }
 
-// timing returns the timestamps that the output of info keeps: those of a
+// OutputTiming returns the timestamps that the output of info keeps (for
+// video.WriterOptions.Timestamps): those of a
 // variable-rate video (video.ProbeTiming), nil for a constant-rate one,
 // whose output is written at its exact rate, and for a frame folder. A PNG
 // output has no timestamps: a variable rate is only warned about there.
 // A variable-rate input whose timestamps do not match its frame count is
 // refused rather than given another timing.
-func timing(ctx context.Context, info *video.Info, codec video.Codec, log *slog.Logger) (*video.Timing, error) {
+func OutputTiming(ctx context.Context, info *video.Info, codec video.Codec, log *slog.Logger) (*video.Timing, error) {
 	if info.Folder {
 		return nil, nil
 	}

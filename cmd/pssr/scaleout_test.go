@@ -232,13 +232,13 @@ func isDone(j scaleJob) bool { return j.State == "done" }
 
 // fetchResult downloads a done job's result and checks it is bit-exact with
 // ref and carries the input's audio.
-func checkResult(t *testing.T, jobURL, ref string) {
+func checkResult(t *testing.T, jobURL, ref string) (got string) {
 	t.Helper()
 	res, err := http.Get(jobURL + "/result")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := filepath.Join(t.TempDir(), "got.mkv")
+	got = filepath.Join(t.TempDir(), "got.mkv")
 	f, _ := os.Create(got)
 	io.Copy(f, res.Body)
 	f.Close()
@@ -248,6 +248,7 @@ func checkResult(t *testing.T, jobURL, ref string) {
 	if err != nil || !strings.Contains(string(out), "audio") {
 		t.Errorf("the result has no audio stream: %q %v", out, err)
 	}
+	return got
 }
 
 var chunkDoneRe = regexp.MustCompile(`msg="cluster: chunk done".* chunk=(\d+) attempt=(\d+)`)
@@ -427,6 +428,33 @@ func TestScaleOutORT(t *testing.T) {
 	}
 	if done := chunksDone(w1, w2); len(done) != 10 {
 		t.Errorf("chunks done: %v, want all 10", done)
+	}
+}
+
+// TestScaleOutVFR runs a variable-frame-rate clip on the cluster: the
+// output keeps the input's timestamps and is bit-exact with pssr upscale.
+func TestScaleOutVFR(t *testing.T) {
+	needFFmpeg(t)
+	modelPath, _, _ := scaleFixture(t)
+	clip := makeVFRClip(t, shared, "vfr-scale.mkv", 20, "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "flac")
+	ref := filepath.Join(t.TempDir(), "ref.mkv")
+	args := []string{"upscale", clip, ref, "--model", modelPath, "--runtime", "go", "-q"}
+	for _, kv := range scaleArgs {
+		args = append(args, "--"+kv[0], kv[1])
+	}
+	var o, e bytes.Buffer
+	if code := run(args, &o, &e); code != 0 {
+		t.Fatalf("pssr upscale: exit %d: %s", code, e.String())
+	}
+	port := freePort(t)
+	srv, url := scaleServe(t, t.TempDir(), modelPath, port)
+	w1 := scaleWorker(t, port, "w1")
+	job := submitPath(t, url, clip)
+	waitJob(t, job, "done", isDone, srv, w1)
+	got := checkResult(t, job, ref)
+	sameTimes(t, clip, got)
+	if _, tm := timingOf(t, got); !tm.VFR {
+		t.Error("the cluster's output has a constant rate")
 	}
 }
 
