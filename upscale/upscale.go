@@ -251,14 +251,14 @@ func OutputTiming(ctx context.Context, info *video.Info, codec video.Codec, log 
 		return nil, nil
 	}
 	if codec == video.PNG {
-		log.Warn("upscale: IN has a variable frame rate; PNG frames carry no timestamps, its timing is not kept", "in", info.Path)
+		log.Warn("IN has a variable frame rate; PNG frames carry no timestamps, its timing is not kept", "in", info.Path)
 		return nil, nil
 	}
 	if len(tm.PTS) != info.Frames {
 		return nil, fmt.Errorf("IN %q: %w: it has a variable frame rate, but %d timestamped packets for %d frames, so its timing cannot be kept",
 			info.Path, video.ErrUnsupported, len(tm.PTS), info.Frames)
 	}
-	log.Info("upscale: IN has a variable frame rate; the output keeps its timestamps", "in", info.Path, "frames", info.Frames)
+	log.Info("IN has a variable frame rate; the output keeps its timestamps", "in", info.Path, "frames", info.Frames)
 	return tm, nil
 }
 

@@ -29,6 +29,7 @@ type infoJSON struct {
 	FrameRateNum   int      `json:"frame_rate_num"`
 	FrameRateDen   int      `json:"frame_rate_den"`
 	FPS            float64  `json:"fps"`
+	VFR            bool     `json:"variable_frame_rate"`
 	Frames         int      `json:"frames"`
 	Duration       float64  `json:"duration"`
 	Rotation       int      `json:"rotation"`
@@ -45,7 +46,7 @@ func newInfoCmd(a *app) *cobra.Command {
 		Short: "Describe a video or frame folder: size, exact frame rate, frames, rotation, codec, streams",
 		Long: `info prints what pssr reads from IN, a video file or a folder of PNG/JPEG
 frames: the stored frame size (and the displayed size when the video carries a
-rotation), the exact frame rate, the number of frames, the duration, the codec
+rotation), the exact frame rate (or that it varies), the number of frames, the duration, the codec
 and pixel format, and the audio and subtitle streams that outputs copy.`,
 		Example: "  pssr info clip.mp4\n  pssr info --json frames/",
 		Args:    cobra.ExactArgs(1),
@@ -54,10 +55,18 @@ and pixel format, and the audio and subtitle streams that outputs copy.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeInfoJSON(a.stdout, info)
+			vfr := false
+			if !info.Folder {
+				tm, err := video.ProbeTiming(cmd.Context(), info)
+				if err != nil {
+					return err
+				}
+				vfr = tm.VFR
 			}
-			return writeInfoText(a.stdout, info)
+			if asJSON {
+				return writeInfoJSON(a.stdout, info, vfr)
+			}
+			return writeInfoText(a.stdout, info, vfr)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
@@ -72,12 +81,12 @@ func displaySize(info *video.Info) (int, int) {
 	return info.Width, info.Height
 }
 
-func writeInfoJSON(w io.Writer, info *video.Info) error {
+func writeInfoJSON(w io.Writer, info *video.Info, vfr bool) error {
 	dw, dh := displaySize(info)
 	j := infoJSON{
 		Path: info.Path, Folder: info.Folder, Format: info.Format, StreamIndex: info.StreamIndex,
 		Width: info.Width, Height: info.Height, DisplayWidth: dw, DisplayHeight: dh,
-		FrameRateNum: info.FrameRate.Num, FrameRateDen: info.FrameRate.Den, FPS: info.FrameRate.Float(),
+		FrameRateNum: info.FrameRate.Num, FrameRateDen: info.FrameRate.Den, FPS: info.FrameRate.Float(), VFR: vfr,
 		Frames: info.Frames, Duration: info.Duration, Rotation: info.Rotation,
 		Codec: info.Codec, PixFmt: info.PixFmt,
 		AudioCodecs: nonNil(info.AudioCodecs), SubtitleCodecs: nonNil(info.SubtitleCodecs),
@@ -94,7 +103,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func writeInfoText(w io.Writer, info *video.Info) error {
+func writeInfoText(w io.Writer, info *video.Info, vfr bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, v ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, v...)) }
 	row("path", "%s", info.Path)
@@ -113,6 +122,9 @@ func writeInfoText(w io.Writer, info *video.Info) error {
 	rate := fmt.Sprintf("%s (%s fps)", info.FrameRate, trimFloat(info.FrameRate.Float(), 3))
 	if info.Folder {
 		rate += ", assumed for a frame folder"
+	}
+	if vfr {
+		rate = "variable: frames at their own timestamps, which outputs keep (stream rate " + rate + ")"
 	}
 	row("frame rate", "%s", rate)
 	row("frames", "%d", info.Frames)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/pssr/pssr/upscale"
 	"github.com/pssr/pssr/video"
 )
 
@@ -148,6 +149,11 @@ func (o *outputFlags) create(ctx context.Context, out string, in *video.Info, w,
 	}
 	if !in.Folder {
 		opt.StreamsFrom = in.Path
+	}
+	// A variable-rate input's frames keep their timestamps.
+	var err error
+	if opt.Timestamps, err = upscale.OutputTiming(ctx, in, opt.Codec, opt.Logger); err != nil {
+		return nil, err
 	}
 	wr, err := video.Create(ctx, out, opt)
 	if err != nil {

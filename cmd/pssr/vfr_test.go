@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
@@ -154,6 +155,52 @@ func TestUpscaleVFR(t *testing.T) {
 					t.Errorf("frames differ from the bicubic upsampling by %v: out of order or duplicated", d)
 				}
 			}
+		})
+	}
+	t.Run("info", func(t *testing.T) {
+		for _, in := range []struct {
+			path string
+			vfr  bool
+		}{{mkv, true}, {cfr, false}} {
+			code, out, stderr := cli(t, "info", in.path)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if said := strings.Contains(out, "frame rate:  variable"); said != in.vfr {
+				t.Errorf("%s: info says variable %v, want %v:\n%s", in.path, said, in.vfr, out)
+			}
+			code, out, _ = cli(t, "info", "--json", in.path)
+			var j struct {
+				VFR *bool `json:"variable_frame_rate"`
+			}
+			if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j.VFR == nil || *j.VFR != in.vfr {
+				t.Errorf("%s: info --json: exit %d, variable_frame_rate %v, want %v:\n%s", in.path, code, j.VFR, in.vfr, out)
+			}
+		}
+	})
+	// The other commands that write a video from one keep its timing too.
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"degrade", []string{"degrade", mkv, "OUT", "--preset", "bicubic", "--scale", "2", "--codec", "ffv1"}},
+		{"fuse", []string{"fuse", mkv, mkv, "OUT", "--codec", "ffv1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.mkv")
+			args := append([]string(nil), tc.args...)
+			for i, a := range args {
+				if a == "OUT" {
+					args[i] = out
+				}
+			}
+			if code, _, stderr := cli(t, args...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if _, tm := timingOf(t, out); !tm.VFR {
+				t.Error("the output has a constant rate")
+			}
+			sameTimes(t, mkv, out)
 		})
 	}
 	t.Run("png", func(t *testing.T) {
