@@ -5,34 +5,40 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/onnx"
 )
 
-// ExportONNX writes the model's four networks (Networks) as ONNX models
-// with fixed shapes, for a clip of t frames of w x h output pixels
-// (multiples of the pixel multiple), into dir as <network>.onnx, from the
-// same graph functions and weights the pipeline runs. Scalar inputs (t,
-// sigma, sigma_next) are [1] tensors. It returns the models written.
-func ExportONNX(m *model.Model, t, w, h int, dir string) ([]*onnx.Model, error) {
+// ExportONNX writes the model's networks (the four of Networks, then
+// FusedDecoder with fp, the update of --fuse latent) as ONNX models with
+// fixed shapes, for a clip of t frames of w x h output pixels (multiples
+// of the pixel multiple), into dir as <network>.onnx, from the same graph
+// functions and weights the pipeline runs. Scalar inputs (t, sigma,
+// sigma_next) are [1] tensors. It returns the models written.
+func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, dir string) ([]*onnx.Model, error) {
 	mult := m.Config.PixelMultiple()
 	if t < 1 || w < mult || h < mult || w%mult != 0 || h%mult != 0 {
 		return nil, fmt.Errorf("pipeline: export of %d frames of %dx%d: want at least one frame and sides that are positive multiples of %d", t, w, h, mult)
+	}
+	if err := fp.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: export: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pipeline: export: %w", err)
 	}
 	ins := NetworkInputs(m.Config, t, w, h)
 	meta := map[string]string{
-		"pssr.model":  m.Config.Name,
-		"pssr.clip":   fmt.Sprintf("%d frames of %dx%d output pixels", t, w, h),
-		"pssr.shapes": "fixed",
+		"pssr.model":         m.Config.Name,
+		"pssr.clip":          fmt.Sprintf("%d frames of %dx%d output pixels", t, w, h),
+		"pssr.shapes":        "fixed",
+		"pssr.fused_decoder": fmt.Sprintf("latent frequency update alpha %g, fc %g, order %d", fp.Alpha, fp.Fc, fp.Order),
 	}
 	for k, v := range m.Metadata {
 		meta["pssr.metadata."+k] = v
 	}
 	var out []*onnx.Model
-	for _, n := range Networks(m.Config) {
+	for _, n := range append(Networks(m.Config), FusedDecoder(m.Config, fp)) {
 		md, err := onnx.Export(m.Store, onnx.Spec{Name: n.Name, Fn: n.Fn, Inputs: ins[n.Name],
 			InputNames: n.InputNames, OutputNames: n.OutputNames, Metadata: meta})
 		if err != nil {

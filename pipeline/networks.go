@@ -7,12 +7,13 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/schedule"
 )
 
-// Network is one of the four graphs the pipeline runs, as a graph function
+// Network is one of the graphs the pipeline runs, as a graph function
 // that mlmodel.NewExec (or a netrun.Runtime) takes: the same function for
 // every runtime and for ONNX export.
 type Network struct {
@@ -30,6 +31,8 @@ const (
 	NetDecoder   = "decoder"
 	NetBaseStep  = "base_step"
 	NetDraftStep = "draft_step"
+	// NetFusedDecoder is FusedDecoder's network.
+	NetFusedDecoder = "fused_decoder"
 )
 
 // Networks returns the encoder, the decoder, the base step and the draft
@@ -73,6 +76,21 @@ func Networks(cfg model.Config) []Network {
 	}
 }
 
+// FusedDecoder returns the network of the latent frequency update
+// (FuseLatent): the rule of freqfuse.FuseLatentGraph with p applied to the
+// base latent and the last draft latent, then one decode:
+//
+//   - fused_decoder: latent_consistent, latent_sharp [1, T, h, w, C], cond
+//     [T, H, W, 3] -> frames [T, H, W, 3] in [0, 1]
+//
+// p is part of the graph (the low-pass filter is a constant of it).
+func FusedDecoder(cfg model.Config, p freqfuse.Params) Network {
+	return Network{Name: NetFusedDecoder, InputNames: []string{"latent_consistent", "latent_sharp", "cond"}, OutputNames: []string{"frames"},
+		Fn: func(ctx *mlmodel.Scope, in []*Node) []*Node {
+			return []*Node{decodeGraph(ctx, cfg.AE, freqfuse.FuseLatentGraph(in[0], in[1], p), in[2])}
+		}}
+}
+
 // NetworkInputs returns the input shapes of each network (by name) for a
 // padded clip of t frames of w x h output pixels (multiples of the
 // model's pixel multiple).
@@ -91,9 +109,10 @@ func NetworkInputs(cfg model.Config, t, w, h int) map[string][]shapes.Shape {
 		draft = append(draft, feat)
 	}
 	return map[string][]shapes.Shape{
-		NetEncoder:   {frames},
-		NetDecoder:   {lat, frames},
-		NetBaseStep:  step,
-		NetDraftStep: draft,
+		NetEncoder:      {frames},
+		NetDecoder:      {lat, frames},
+		NetBaseStep:     step,
+		NetDraftStep:    draft,
+		NetFusedDecoder: {lat, lat, frames},
 	}
 }

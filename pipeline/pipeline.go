@@ -162,8 +162,8 @@ type Upscaler struct {
 	fuser *freqfuse.Fuser
 
 	enc, dec, base, draft netrun.Func
+	decFused              netrun.Func // FuseLatent: fuse two latents, decode once (FusedDecoder)
 	rt                    string
-	decFused              *mlmodel.Exec // FuseLatent: fuse two latents, decode once (GoMLX)
 	nFeat                 int
 	dev                   deviceExecs
 }
@@ -174,7 +174,8 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 	return NewWithRuntime(m, opt, netrun.GoMLX{Backend: m.Backend})
 }
 
-// NewWithRuntime prepares an Upscaler whose four networks (Networks) run on
+// NewWithRuntime prepares an Upscaler whose networks (Networks and, for
+// FuseLatent, FusedDecoder) run on
 // rt, for example ONNX Runtime (package ort). The device path's graphs
 // (Options.OnDevice) always run on the model's GoMLX backend.
 func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, error) {
@@ -194,9 +195,8 @@ func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, 
 			return nil, err
 		}
 	}
-	if u.decFused, err = mlmodel.NewExec(m.Backend, m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
-		return decodeGraph(ctx, m.Config.AE, freqfuse.FuseLatentGraph(zc, zs, opt.FuseParams), cond)
-	}); err != nil {
+	fd := FusedDecoder(m.Config, opt.FuseParams)
+	if u.decFused, err = rt.Compile(m.Store, fd.Name, fd.Fn); err != nil {
 		return nil, err
 	}
 	if opt.OnDevice {
@@ -448,7 +448,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		y := u.decFused.MustExec(zs[0], zs[1], cond)[0]
+		y := run(ctx, u.decFused, zs[0], zs[1], cond)[0]
 		defer y.FinalizeAll()
 		return TensorToFrames(y), nil
 	}

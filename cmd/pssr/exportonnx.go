@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/freqfuse"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
 )
@@ -19,16 +20,18 @@ type exportONNXOptions struct {
 	modelPath             string
 	scale                 int
 	frames, width, height int
+	fuse                  freqfuse.Params
 }
 
 func newExportONNXCmd(a *app) *cobra.Command {
-	o := &exportONNXOptions{scale: 4, frames: 4, width: 384, height: 288}
+	o := &exportONNXOptions{scale: 4, frames: 4, width: 384, height: 288, fuse: freqfuse.DefaultParams()}
 	cmd := &cobra.Command{
 		Use:   "export-onnx OUT_DIR",
-		Short: "Write the model's networks as ONNX files (encoder, decoder, base step, draft step)",
-		Long: `export-onnx writes the four networks of a model as ONNX models (IR 8, opset 17)
-into OUT_DIR: encoder.onnx, decoder.onnx, base_step.onnx and draft_step.onnx,
-from the same graph code and weights that pssr runs (the weights are
+		Short: "Write the model's networks as ONNX files (encoder, decoder, base step, draft step, fused decoder)",
+		Long: `export-onnx writes the networks of a model as ONNX models (IR 8, opset 17)
+into OUT_DIR: encoder.onnx, decoder.onnx, base_step.onnx, draft_step.onnx
+and fused_decoder.onnx (the latent frequency update of --fuse latent, with
+--alpha, --fc and --order, then one decode), from the same graph code and weights that pssr runs (the weights are
 initializers). The shapes are fixed: the models take a clip of --frames
 frames of --width x --height output pixels (multiples of 16; pad a clip to
 them by replicating its edges, as pssr does). Scalar inputs (t, sigma,
@@ -38,6 +41,7 @@ sigma_next) are [1] tensors. The inputs and outputs are named:
   decoder     latent [1,T,H/8,W/8,C], cond [T,H,W,3] -> frames [T,H,W,3]
   base_step   x_t, z_l, t, sigma, sigma_next -> x0, x_next, feature_0..
   draft_step  x_t, z_l, t, sigma, sigma_next, feature_0.. -> x0, x_next
+  fused_decoder  latent_consistent, latent_sharp [1,T,H/8,W/8,C], cond -> frames
 
 cond is the bicubic upsampling of the low-quality frames; the sampling plan
 is t=699 for the base step (x_t = z_l) and 599, 499, 399 for the drafts,
@@ -54,6 +58,9 @@ sigma = t/1000.`,
 	f.IntVar(&o.frames, "frames", o.frames, "frames of the clip the models take")
 	f.IntVar(&o.width, "width", o.width, "output width of the clip (a multiple of 16)")
 	f.IntVar(&o.height, "height", o.height, "output height of the clip (a multiple of 16)")
+	f.Float64Var(&o.fuse.Alpha, "alpha", o.fuse.Alpha, "fused_decoder: strength of the blended high band")
+	f.Float64Var(&o.fuse.Fc, "fc", o.fuse.Fc, "fused_decoder: Butterworth cut-off on the latent grid")
+	f.IntVar(&o.fuse.Order, "order", o.fuse.Order, "fused_decoder: Butterworth order")
 	return cmd
 }
 
@@ -73,7 +80,7 @@ func (o *exportONNXOptions) run(a *app, dir string) error {
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
-	models, err := pipeline.ExportONNX(m, o.frames, o.width, o.height, dir)
+	models, err := pipeline.ExportONNX(m, o.frames, o.width, o.height, o.fuse, dir)
 	if err != nil {
 		return err
 	}

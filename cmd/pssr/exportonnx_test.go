@@ -27,7 +27,7 @@ func TestExportONNX(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, n := range []string{"encoder", "decoder", "base_step", "draft_step"} {
+	for _, n := range []string{"encoder", "decoder", "base_step", "draft_step", "fused_decoder"} {
 		st, err := os.Stat(filepath.Join(dir, n+".onnx"))
 		if err != nil || st.Size() < 1000 {
 			t.Fatalf("%s.onnx: %v (size %v)", n, err, st)

@@ -1,0 +1,76 @@
+package pipeline_test
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/pssr/pssr/backend"
+	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/fixture"
+	"github.com/pssr/pssr/model"
+	"github.com/pssr/pssr/pipeline"
+)
+
+// TestFusedDecoderRuntimesAgree runs the latent frequency update (--fuse
+// latent, the fused_decoder network) with the fixture model (random
+// weights, a test fixture) on the pure-Go runtime and on ONNX Runtime: the
+// frames agree, and they differ from the final pixel update's, so the
+// fused network is the one that ran.
+func TestFusedDecoderRuntimesAgree(t *testing.T) {
+	rt := fixture.ORT(t)
+	be, _, err := backend.New("go", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lq := make([]*frame.Image, 3)
+	for i := range lq {
+		f := frame.New(20, 14)
+		for j := range f.Pix {
+			f.Pix[j] = float32(0.5 + 0.4*math.Sin(float64(j*5+i*3)*0.07))
+		}
+		lq[i] = f
+	}
+	upscale := func(fuse pipeline.FuseMode, onORT bool) []*frame.Image {
+		t.Helper()
+		opt := pipeline.DefaultOptions()
+		opt.Scale, opt.Fuse = 2, fuse
+		opt.FuseParams.Fc = 0.35
+		u, err := pipeline.New(m, opt)
+		if onORT {
+			u, err = pipeline.NewWithRuntime(m, opt, rt)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := u.UpscaleClip(context.Background(), lq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	maxDiff := func(a, b []*frame.Image) float64 {
+		d := 0.0
+		for i := range a {
+			for j := range a[i].Pix {
+				d = max(d, math.Abs(float64(a[i].Pix[j]-b[i].Pix[j])))
+			}
+		}
+		return d
+	}
+	goLatent, ortLatent := upscale(pipeline.FuseLatent, false), upscale(pipeline.FuseLatent, true)
+	final := upscale(pipeline.FuseFinal, false)
+	d, fromFinal := maxDiff(goLatent, ortLatent), maxDiff(goLatent, final)
+	t.Logf("latent update: max |go - ort| = %.3g; max |latent - final| = %.3g", d, fromFinal)
+	if d > 1e-4 {
+		t.Errorf("runtimes differ by %.3g", d)
+	}
+	if fromFinal < 1e-4 {
+		t.Errorf("the latent update's frames equal the final update's (%.3g): the fused decoder did not run", fromFinal)
+	}
+}
