@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,8 +72,15 @@ func BenchmarkUpscale180x144(b *testing.B) {
 // BenchmarkPeakMemory streams 30 and 300 frames (64x48 to 256x192, pssr
 // mode, default windows of 33 frames overlapping by 8) and reports the
 // process's peak resident memory; it should not grow with the length.
-// PSSR_MEM_FRAMES=300,600 measures other lengths.
+// PSSR_MEM_FRAMES=300,600 measures other lengths. It runs with the pssr
+// command's GC target (GCPercent) unless GOGC is set. Measure each length
+// in its own process, as a run of pssr is:
+//
+//	for n in 30 300; do PSSR_MEM_FRAMES=$n go test ./pipeline -run '^$' -bench 'PeakMemory$' -benchtime 1x; done
 func BenchmarkPeakMemory(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	}
 	m := benchModel(b)
 	lengths := []int{30, 300}
 	if env := os.Getenv("PSSR_MEM_FRAMES"); env != "" { // e.g. 300,600

@@ -21,6 +21,14 @@ const (
 	memFineReference = 32
 )
 
+// GCPercent is the garbage collector's target (runtime/debug.SetGCPercent)
+// that the pssr command runs with unless GOGC is set. Almost all of the heap
+// is pointer-free tensor data, so a collection costs little CPU; with Go's
+// default of 100 the peak of a long run drifts towards twice the live set,
+// at 25 it stays within about a quarter of it, whatever the video's length
+// (BenchmarkPeakMemory, docs/benchmarks.md).
+const GCPercent = 25
+
 // EstimateMemory returns about how many bytes of memory a run of the host
 // path takes for frames of outW x outH output pixels with cfg's networks
 // and opt's window and tile sizes, for a video of frames frames (0 when
