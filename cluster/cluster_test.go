@@ -240,7 +240,7 @@ func TestCoordinatorWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.Finalize()
-	e, err := upscale.NewEngine(be, modelPath, opt)
+	e, err := upscale.NewEngine(upscale.Setup{Model: modelPath, Options: opt, TileSet: true, Backend: be})
 	if err != nil {
 		t.Fatal(err)
 	}

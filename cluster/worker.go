@@ -331,7 +331,7 @@ func (w *Worker) engine(ctx context.Context, s Spec, engines map[string]*upscale
 	if err != nil {
 		return nil, err
 	}
-	e, err := upscale.NewEngineWithRuntime(be, path, s.Options, rt)
+	e, err := upscale.NewEngine(upscale.Setup{Model: path, Options: s.Options, TileSet: true, Backend: be, Runtime: rt})
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}

@@ -168,6 +168,12 @@ type Upscaler struct {
 	dev                   deviceExecs
 }
 
+// DeviceTile is the default spatial tile side with the device path
+// (Options.OnDevice): frames up to 2048 pixels a side (1080p and 2K
+// outputs) run whole, so they take the device path; larger ones are tiled
+// (and take the host path) to bound device memory.
+const DeviceTile = 2048
+
 // New prepares an Upscaler on the model's GoMLX backend (graphs are
 // compiled lazily, per input shape).
 func New(m *model.Model, opt Options) (*Upscaler, error) {

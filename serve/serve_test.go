@@ -300,7 +300,7 @@ func makeReference(t *testing.T, in string) string {
 	if err := c.Apply(&opt); err != nil {
 		t.Fatal(err)
 	}
-	e, err := upscale.NewEngine(testbackend.New(t), testModel(t), opt)
+	e, err := upscale.NewEngine(upscale.Setup{Model: testModel(t), Options: opt, TileSet: true, Backend: testbackend.New(t)})
 	if err != nil {
 		t.Error(err)
 		return ""

@@ -449,13 +449,7 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 		return err
 	}
 	report(0, info.Frames)
-	modelPath := s.opt.Model
-	if modelPath == "" {
-		if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
-			return err
-		}
-	}
-	e, err := upscale.NewEngineWithRuntime(s.opt.Backend, modelPath, opt, s.opt.Runtime)
+	e, err := upscale.NewEngine(upscale.Setup{Model: s.opt.Model, Options: opt, TileSet: true, Backend: s.opt.Backend, Runtime: s.opt.Runtime})
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pssr/pssr/metrics/lpips"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
+	"github.com/pssr/pssr/upscale"
 )
 
 // valFrames is the number of held-out frames validation runs on.
@@ -73,6 +74,10 @@ func loadValidation(ctx context.Context, cfg Config, split dataset.Split) (*vali
 func validate(ctx context.Context, m *model.Model, cfg Config, v *validation, metric *lpips.Metric) (ValRecord, error) {
 	opt := pipeline.DefaultOptions()
 	opt.Scale, opt.Tile, opt.WindowT, opt.OverlapT = cfg.Scale, 0, len(v.lq), 0
+	e, err := upscale.NewEngine(upscale.Setup{Loaded: m, Options: opt, TileSet: true})
+	if err != nil {
+		return ValRecord{}, err
+	}
 	var rec ValRecord
 	switch cfg.Stage {
 	case StageAutoencoder:
@@ -83,13 +88,9 @@ func validate(ctx context.Context, m *model.Model, cfg Config, v *validation, me
 		if err != nil {
 			return ValRecord{}, err
 		}
-		u, err := pipeline.New(m, opt)
-		if err != nil {
-			return ValRecord{}, err
-		}
 		up := make([]*frame.Image, len(v.lq))
 		for i, f := range v.lq {
-			up[i] = u.Resize(f)
+			up[i] = e.Upscaler.Resize(f)
 		}
 		out, err := exec.Exec(pipeline.FramesToTensor(v.hq), pipeline.FramesToTensor(up))
 		if err != nil {
@@ -102,7 +103,7 @@ func validate(ctx context.Context, m *model.Model, cfg Config, v *validation, me
 		run := func(mode pipeline.Mode) (psnr, lp float64, err error) {
 			o := opt
 			o.Mode = mode
-			u, err := pipeline.New(m, o)
+			u, err := e.Variant(o)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -112,7 +113,6 @@ func validate(ctx context.Context, m *model.Model, cfg Config, v *validation, me
 			}
 			return score(v.hq, pred, metric)
 		}
-		var err error
 		if cfg.Stage == StageBase {
 			rec.What = "base step"
 			rec.PSNR, rec.LPIPS, err = run(pipeline.ModeBase)

@@ -36,33 +36,80 @@ type Engine struct {
 	Model *model.Model
 	// ModelPath and ModelHash name the model file and its SHA-256.
 	ModelPath, ModelHash string
+
+	rt netrun.Runtime
 }
 
-// NewEngine loads the model at modelPath on be and prepares the pipeline
-// with opt; the networks run on be.
-func NewEngine(be compute.Backend, modelPath string, opt pipeline.Options) (*Engine, error) {
-	return NewEngineWithRuntime(be, modelPath, opt, nil)
+// Setup is what NewEngine builds an Engine from.
+type Setup struct {
+	// Model is the model file; "" is the bundled model for Options.Scale
+	// (model.DefaultPathFor). Ignored when Loaded is set.
+	Model string
+	// Loaded is a model already in memory (training-time validation); it
+	// has no file, so the Engine's ModelPath and ModelHash are empty.
+	Loaded *model.Model
+	// Options are the pipeline options. With Options.OnDevice and TileSet
+	// false, Options.Tile becomes pipeline.DeviceTile.
+	Options pipeline.Options
+	// TileSet says that Options.Tile was chosen (a --tile flag, a job's
+	// exact options) and is kept as it is.
+	TileSet bool
+	// Backend loads the model (and runs the networks when Runtime is nil);
+	// nil with Loaded is the loaded model's backend.
+	Backend compute.Backend
+	// Runtime runs the networks, for example ONNX Runtime (see ort.Select);
+	// nil is GoMLX on Backend.
+	Runtime netrun.Runtime
 }
 
-// NewEngineWithRuntime is NewEngine with the networks on rt (nil: on be
-// through GoMLX), for example ONNX Runtime (see ort.Select).
-func NewEngineWithRuntime(be compute.Backend, modelPath string, opt pipeline.Options, rt netrun.Runtime) (*Engine, error) {
-	if rt == nil {
-		rt = netrun.GoMLX{Backend: be}
+// NewEngine loads the model of s and prepares its pipeline: the one
+// constructor of an Upscaler from a model file and options, used by pssr
+// upscale, bench, serve, the cluster worker and training-time validation.
+func NewEngine(s Setup) (*Engine, error) {
+	if s.Options.OnDevice && !s.TileSet {
+		s.Options.Tile = pipeline.DeviceTile
 	}
-	sum, err := checkpoint.HashFile(modelPath)
-	if err != nil {
-		return nil, fmt.Errorf("model %q: %w", modelPath, err)
+	e := &Engine{Model: s.Loaded}
+	if e.Model == nil {
+		if s.Backend == nil {
+			return nil, errors.New("upscale: a Setup with a model file needs a backend")
+		}
+		e.ModelPath = s.Model
+		if e.ModelPath == "" {
+			var err error
+			if e.ModelPath, err = model.DefaultPathFor(s.Options.Scale); err != nil {
+				return nil, err
+			}
+		}
+		sum, err := checkpoint.HashFile(e.ModelPath)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", e.ModelPath, err)
+		}
+		e.ModelHash = sum
+		if e.Model, err = model.Load(s.Backend, e.ModelPath); err != nil {
+			return nil, err
+		}
 	}
-	m, err := model.Load(be, modelPath)
-	if err != nil {
+	e.rt = s.Runtime
+	if e.rt == nil {
+		be := s.Backend
+		if be == nil {
+			be = e.Model.Backend
+		}
+		e.rt = netrun.GoMLX{Backend: be}
+	}
+	var err error
+	if e.Upscaler, err = e.Variant(s.Options); err != nil {
 		return nil, err
 	}
-	u, err := pipeline.NewWithRuntime(m, opt, rt)
-	if err != nil {
-		return nil, err
-	}
-	return &Engine{Upscaler: u, Model: m, ModelPath: modelPath, ModelHash: sum}, nil
+	return e, nil
+}
+
+// Variant prepares another pipeline on the Engine's model and runtime with
+// opt (other modes or fusion settings on the same loaded weights, as pssr
+// bench and validation compare them).
+func (e *Engine) Variant(opt pipeline.Options) (*pipeline.Upscaler, error) {
+	return pipeline.NewWithRuntime(e.Model, opt, e.rt)
 }
 
 // Job is one upscale of In to Out.

@@ -20,6 +20,7 @@ import (
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/peers"
 	"github.com/pssr/pssr/pipeline"
+	"github.com/pssr/pssr/upscale"
 )
 
 func init() { commands = append(commands, newBenchCmd) }
@@ -265,7 +266,16 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 		cleanup()
 		return "", "", nil, fmt.Errorf("--runtime: %w", err)
 	}
-	m, err := model.Load(be, path)
+	base := pipeline.DefaultOptions()
+	base.Scale, base.FuseParams, base.OnDevice = scale, fuseParams, onDevice
+	if pipelineTile >= 0 {
+		base.Tile = pipelineTile
+	}
+	if pipelineWindow > 0 {
+		base.WindowT = pipelineWindow
+		base.OverlapT = min(base.OverlapT, pipelineWindow/2)
+	}
+	e, err := upscale.NewEngine(upscale.Setup{Model: path, Options: base, TileSet: pipelineTile >= 0, Backend: be, Runtime: rt})
 	if err != nil {
 		if explicit {
 			cleanup()
@@ -275,31 +285,18 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 		return desc, rt.Name(), cleanup, nil
 	}
 	a.log.Info("model", "path", path)
-	warnModelScale(a.log, m, path, scale)
+	warnModelScale(a.log, e.Model, path, scale)
 	for i := range selected {
 		if selected[i].Kind != bench.KindPSSR {
 			continue
 		}
-		opt := pipeline.DefaultOptions()
-		opt.Scale = scale
+		opt := e.Upscaler.Options()
 		for _, bm := range benchPSSRModes {
 			if bm.name == selected[i].Name {
 				opt.Mode, opt.Fuse = bm.mode, bm.fuse
 			}
 		}
-		opt.FuseParams = fuseParams
-		opt.OnDevice = onDevice
-		if onDevice {
-			opt.Tile = deviceTile
-		}
-		if pipelineTile >= 0 {
-			opt.Tile = pipelineTile
-		}
-		if pipelineWindow > 0 {
-			opt.WindowT = pipelineWindow
-			opt.OverlapT = min(opt.OverlapT, pipelineWindow/2)
-		}
-		u, err := pipeline.NewWithRuntime(m, opt, rt)
+		u, err := e.Variant(opt)
 		if err != nil {
 			selected[i].Run, selected[i].Skip = nil, err
 			continue

@@ -23,11 +23,5 @@ func parseDeviceOps(v string, be compute.Backend) (bool, error) {
 	return false, fmt.Errorf("--device-ops %q: want auto, device or host", v)
 }
 
-// deviceTile is the default spatial tile side with the device path: frames
-// up to 2048 pixels a side (1080p and 2K outputs) run whole, so they take
-// the device path; larger ones are tiled (and take the host path) to bound
-// device memory.
-const deviceTile = 2048
-
 // tileHelp is the help text of --tile (upscale, bench).
 const tileHelp = "spatial tile side in output pixels (0: whole frames; default 768, or 2048 with the device path)"

@@ -141,7 +141,7 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 		return err
 	}
 	if def.OnDevice {
-		def.Tile = deviceTile
+		def.Tile = pipeline.DeviceTile
 	}
 	rt, err := selectRuntime(a.log, o.runtime, be)
 	if err != nil {

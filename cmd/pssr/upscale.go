@@ -181,9 +181,6 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 	if err != nil {
 		return err
 	}
-	if o.opt.OnDevice && !cmd.Flags().Changed("tile") {
-		o.opt.Tile = deviceTile
-	}
 	// The config comes from the model file's header alone: a bad file, or
 	// a budget nothing fits, fails before the model loads.
 	cfg, err := model.ReadConfig(o.modelPath)
@@ -215,7 +212,8 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 			bar.Computed(frames)
 		}
 	}
-	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) { return upscale.NewEngineWithRuntime(be, o.modelPath, o.opt, rt) })
+	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) { return upscale.NewEngine(upscale.Setup{Model: o.modelPath, Options: o.opt, TileSet: cmd.Flags().Changed("tile"), Backend: be, Runtime: rt})
+	})
 	if abandoned {
 		return err
 	}
