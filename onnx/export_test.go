@@ -11,7 +11,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 
-	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/onnx"
@@ -22,15 +21,7 @@ import (
 // trained model) with non-zero output layers.
 func loadFixture(t *testing.T) *model.Model {
 	t.Helper()
-	be, _, err := backend.New("go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(be.Finalize)
-	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := fixture.LoadActive(t)
 	return m
 }
 

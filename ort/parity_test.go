@@ -8,7 +8,6 @@ import (
 
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/netrun"
@@ -25,15 +24,7 @@ func runtimeOrSkip(t testing.TB) *ort.Runtime { return fixture.ORT(t) }
 // network's output depends on its weights.
 func fixtureModel(t testing.TB) *model.Model {
 	t.Helper()
-	be, _, err := backend.New("go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(be.Finalize)
-	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := fixture.LoadActive(t)
 	return m
 }
 

@@ -5,10 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/fixture"
-	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
 )
 
@@ -19,23 +17,8 @@ import (
 // fused network is the one that ran.
 func TestFusedDecoderRuntimesAgree(t *testing.T) {
 	rt := fixture.ORT(t)
-	be, _, err := backend.New("go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Finalize()
-	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lq := make([]*frame.Image, 3)
-	for i := range lq {
-		f := frame.New(20, 14)
-		for j := range f.Pix {
-			f.Pix[j] = float32(0.5 + 0.4*math.Sin(float64(j*5+i*3)*0.07))
-		}
-		lq[i] = f
-	}
+	m := fixture.LoadActive(t)
+	lq := fixture.Clip(3, 20, 14)
 	upscale := func(fuse pipeline.FuseMode, onORT bool) []*frame.Image {
 		t.Helper()
 		opt := pipeline.DefaultOptions()

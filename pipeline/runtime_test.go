@@ -5,10 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/pssr/pssr/backend"
-	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/fixture"
-	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/pipeline"
 )
 
@@ -19,25 +16,10 @@ import (
 // frames.
 func TestRuntimesAgree(t *testing.T) {
 	rt := fixture.ORT(t)
-	be, _, err := backend.New("go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Finalize()
-	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := fixture.LoadActive(t)
 	opt := pipeline.DefaultOptions()
 	opt.Scale = 2
-	lq := make([]*frame.Image, 3)
-	for i := range lq {
-		f := frame.New(20, 14)
-		for j := range f.Pix {
-			f.Pix[j] = float32(0.5 + 0.4*math.Sin(float64(j*7+i*3)*0.05))
-		}
-		lq[i] = f
-	}
+	lq := fixture.Clip(3, 20, 14)
 	gu, err := pipeline.New(m, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/internal/fixture"
-	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/rtbench"
 )
@@ -16,16 +14,8 @@ import (
 // report's shape and that the runtimes agree.
 func TestRun(t *testing.T) {
 	ortRT := fixture.ORT(t)
-	be, _, err := backend.New("go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Finalize()
-	m, err := model.Load(be, fixture.Model(t, t.TempDir(), true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := rtbench.Run(context.Background(), m, "fixture", []netrun.Runtime{netrun.GoMLX{Backend: be}, ortRT},
+	m := fixture.LoadActive(t)
+	rep, err := rtbench.Run(context.Background(), m, "fixture", []netrun.Runtime{netrun.GoMLX{Backend: m.Backend}, ortRT},
 		rtbench.Options{MatMuls: [][3]int{{32, 16, 8}}, Frames: 2, Width: 32, Height: 32, MinReps: 1}, "test machine")
 	if err != nil {
 		t.Fatal(err)
