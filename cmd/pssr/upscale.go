@@ -212,7 +212,8 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 			bar.Computed(frames)
 		}
 	}
-	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) { return upscale.NewEngine(upscale.Setup{Model: o.modelPath, Options: o.opt, TileSet: cmd.Flags().Changed("tile"), Backend: be, Runtime: rt})
+	e, abandoned, err := interruptible(ctx, func() (*upscale.Engine, error) {
+		return upscale.NewEngine(upscale.Setup{Model: o.modelPath, Options: o.opt, TileSet: cmd.Flags().Changed("tile"), Backend: be, Runtime: rt})
 	})
 	if abandoned {
 		return err
