@@ -1,8 +1,11 @@
 package trainer
 
 import (
+	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Metadata keys the trainer writes into checkpoints and model files. Run
@@ -14,6 +17,13 @@ const (
 	MetaStep = "trainer.step"
 	// MetaSteps is the planned number of steps of the run.
 	MetaSteps = "trainer.steps"
+	// MetaHistory lists every finished run that trained the model, one
+	// line each, oldest first (historyLine); a run appends its line when
+	// it completes.
+	MetaHistory = "train.history"
+	// metaQualityPrefix starts the keys of quality claims about the
+	// weights; training changes the weights, so writeMeta drops them.
+	metaQualityPrefix = "quality."
 )
 
 // Fields of the per-stage record "train.<stage>[<scopes>].<field>" that a
@@ -39,8 +49,14 @@ func stageKey(cfg Config) string {
 	return key
 }
 
-// writeMeta records the run's state and settings in the model metadata.
+// writeMeta records the run's state and settings in the model metadata,
+// and drops the quality claims of the weights it started from.
 func writeMeta(meta map[string]string, cfg Config, step int) {
+	for k := range meta {
+		if strings.HasPrefix(k, metaQualityPrefix) {
+			delete(meta, k)
+		}
+	}
 	meta[MetaStage] = string(cfg.Stage)
 	meta[MetaStep] = strconv.Itoa(step)
 	meta[MetaSteps] = strconv.Itoa(cfg.Steps)
@@ -69,4 +85,28 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	if cfg.Stage == StageDraft && cfg.AdvWeight > 0 {
 		meta[key+metaFieldAdvWeight] = num(cfg.AdvWeight)
 	}
+}
+
+// historyLine describes a finished run for MetaHistory: stage and scopes,
+// steps, wall time of the process that finished it, backend, machine, the
+// settings that shape the result and the model it started from.
+func historyLine(cfg Config, step int, wall time.Duration, backend, machine string) string {
+	from := "a fresh model"
+	switch {
+	case cfg.Resume:
+		from = "its checkpoint (resumed)"
+	case cfg.Init != "":
+		from = filepath.Base(cfg.Init)
+	}
+	return fmt.Sprintf("%s: %d steps, %s, %s, %s; --preset %s --scale %d --batch %d --frames %d --crop %d --lr %g --lpips-weight %g --adv-weight %g --detail-weight %g --flow-share %g; from %s",
+		stageKey(cfg), step, wall.Round(time.Second), backend, machine,
+		cfg.Preset, cfg.Scale, cfg.Batch, cfg.Frames, cfg.Crop, cfg.LR, cfg.LPIPSWeight, cfg.AdvWeight, cfg.DetailWeight, cfg.FlowShare, from)
+}
+
+// appendHistory adds line to meta's MetaHistory.
+func appendHistory(meta map[string]string, line string) {
+	if h := meta[MetaHistory]; h != "" {
+		line = h + "\n" + line
+	}
+	meta[MetaHistory] = line
 }

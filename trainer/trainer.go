@@ -32,6 +32,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/pssr/pssr/bench"
 	"github.com/pssr/pssr/dataset"
 	"github.com/pssr/pssr/degrade"
 	"github.com/pssr/pssr/frame"
@@ -303,6 +304,7 @@ type run struct {
 	metric *lpips.Metric  // scores validation; nil without LPIPS weights
 
 	step *stepGraphs
+	t0   time.Time // start of this process's steps
 }
 
 // openModel loads the model to train: from the checkpoint (--resume), from
@@ -500,6 +502,9 @@ func (r *run) setTrainableFor(disc bool) {
 // the model file (networks only) and the loss curve, after step steps.
 func (r *run) save(step int) error {
 	writeMeta(r.m.Metadata, r.cfg, step)
+	if step == r.cfg.Steps { // the run is complete: its line in the history
+		appendHistory(r.m.Metadata, historyLine(r.cfg, step, time.Since(r.t0), r.be.Name(), bench.DescribeMachine()))
+	}
 	if err := r.m.SaveAll(r.ckptPath); err != nil {
 		return err
 	}
@@ -529,6 +534,7 @@ func (r *run) loop(ctx context.Context) error {
 	defer stopPrefetch()
 	batches := prefetch(pctx, r.sources, r.weights, r.m.Config, cfg, r.start)
 	t0 := time.Now()
+	r.t0 = t0
 	var tMeasure time.Time
 	var sum float64
 	var count int

@@ -277,6 +277,16 @@ func TestStages(t *testing.T) {
 		t.Errorf("base weights unchanged by training")
 	}
 
+	// A quality claim about the base model's weights must not survive
+	// the draft's training.
+	bf, err := weights.Load(baseModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.Metadata["quality.heldout"] = "a claim about the base model's weights"
+	if err := weights.Save(baseModel, bf); err != nil {
+		t.Fatal(err)
+	}
 	draftDir := filepath.Join(root, "draft")
 	c = testConfig(StageDraft, data, draftDir, 1)
 	c.Init = baseModel
@@ -289,6 +299,23 @@ func TestStages(t *testing.T) {
 		t.Errorf("draft model metadata lacks train.draft.detail_weight=0.5: %v %v", err, f.Metadata)
 	}
 	draftModel := filepath.Join(draftDir, "model.safetensors")
+	if f, err := weights.Load(draftModel); err != nil {
+		t.Fatal(err)
+	} else {
+		hist := strings.Split(f.Metadata[MetaHistory], "\n")
+		want := []string{"train.autoencoder: 2 steps", "train.base: 2 steps", "train.draft: 1 steps"}
+		if len(hist) != len(want) {
+			t.Fatalf("%s has %d lines, want %d: %q", MetaHistory, len(hist), len(want), hist)
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(hist[i], w) || !strings.Contains(hist[i], "--lr ") {
+				t.Errorf("%s line %d = %q, want it to start with %q and name the settings", MetaHistory, i, hist[i], w)
+			}
+		}
+		if _, ok := f.Metadata["quality.heldout"]; ok {
+			t.Errorf("the draft model keeps its init's quality claim")
+		}
+	}
 	sameBits(t, "autoencoder after the draft stage", tensorsOf(t, baseModel, model.ScopeAE+"/"), tensorsOf(t, draftModel, model.ScopeAE+"/"))
 	sameBits(t, "base after the draft stage", tensorsOf(t, baseModel, model.ScopeBase+"/"), tensorsOf(t, draftModel, model.ScopeBase+"/"))
 
