@@ -96,7 +96,7 @@ func historyLine(cfg Config, step int, wall time.Duration, backend, machine stri
 	case cfg.Resume:
 		from = "its checkpoint (resumed)"
 	case cfg.Init != "":
-		from = filepath.Base(cfg.Init)
+		from = filepath.Join(filepath.Base(filepath.Dir(cfg.Init)), filepath.Base(cfg.Init))
 	}
 	return fmt.Sprintf("%s: %d steps, %s, %s, %s; --preset %s --scale %d --batch %d --frames %d --crop %d --lr %g --lpips-weight %g --adv-weight %g --detail-weight %g --flow-share %g; from %s",
 		stageKey(cfg), step, wall.Round(time.Second), backend, machine,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -296,20 +297,41 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 				opt.Mode, opt.Fuse = bm.mode, bm.fuse
 			}
 		}
-		u, err := e.Variant(opt)
-		if err != nil {
+		if _, err := e.Variant(opt); err != nil {
 			selected[i].Run, selected[i].Skip = nil, err
 			continue
 		}
-		selected[i].Run, selected[i].Skip = benchPipelineRun(u), nil
+		selected[i].Run, selected[i].Skip = benchPipelineRun(e, opt, pipelineWindow > 0, pipelineTile >= 0), nil
 	}
 	return desc, rt.Name(), cleanup, nil
 }
 
 // benchPipelineRun upscales a clip with u: in one piece when it fits one
 // temporal window, else streamed through the windows as pssr upscale does.
-func benchPipelineRun(u *pipeline.Upscaler) func(context.Context, []*frame.Image, int) ([]*frame.Image, error) {
+func benchPipelineRun(e *upscale.Engine, opt pipeline.Options, windowSet, tileSet bool) func(context.Context, []*frame.Image, int) ([]*frame.Image, error) {
+	ups := map[string]*pipeline.Upscaler{} // by the fitted options' JSON
 	return func(ctx context.Context, lq []*frame.Image, scale int) ([]*frame.Image, error) {
+		// The host path fits its windows and tiles to the memory budget,
+		// as pssr upscale does (a 720p clip would not fit otherwise).
+		o := opt
+		if !o.OnDevice && len(lq) > 0 {
+			var err error
+			if o, err = pipeline.FitMemory(e.Model.Config, opt, lq[0].W*scale, lq[0].H*scale, len(lq), defaultMemoryBudget(), windowSet, tileSet); err != nil {
+				return nil, err
+			}
+		}
+		kb, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		key := string(kb)
+		u := ups[key]
+		if u == nil {
+			if u, err = e.Variant(o); err != nil {
+				return nil, err
+			}
+			ups[key] = u
+		}
 		if len(lq) <= u.Options().WindowT {
 			return u.UpscaleClip(ctx, lq)
 		}
@@ -322,7 +344,7 @@ func benchPipelineRun(u *pipeline.Upscaler) func(context.Context, []*frame.Image
 			return lq[i-1], nil
 		}
 		var out []*frame.Image
-		err := u.Run(ctx, next, func(f *frame.Image) error { out = append(out, f); return nil })
+		err = u.Run(ctx, next, func(f *frame.Image) error { out = append(out, f); return nil })
 		return out, err
 	}
 }
