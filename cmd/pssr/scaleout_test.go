@@ -357,7 +357,7 @@ func TestScaleOutKilledWorker(t *testing.T) {
 	if !regexp.MustCompile(fmt.Sprintf(`msg="cluster: chunk done".* chunk=%d attempt=[2-9]`, killed)).MatchString(w2.stderr()) {
 		t.Errorf("w2 did not redo chunk %d on a later delivery:\n%s", killed, w2.stderr())
 	}
-	if done := chunksDone(w1, w2); len(done) != 10 {
+	if done := settledChunks(func() map[string]int { return chunksDone(w1, w2) }); len(done) != 10 {
 		t.Errorf("chunks done: %v, want all 10", done)
 	}
 }
@@ -395,14 +395,32 @@ func TestScaleOutCoordinatorRestart(t *testing.T) {
 	}
 	// A chunk whose frames were uploaded while the coordinator was down is
 	// computed once: its state is recorded on a later delivery.
-	done := chunksDone(w1, w2)
-	for _, p := range []*proc{w1, w2} {
-		for _, s := range chunkComputedRe.FindAllStringSubmatch(p.stderr(), -1) {
-			done[s[1]]++
+	done := settledChunks(func() map[string]int {
+		done := chunksDone(w1, w2)
+		for _, p := range []*proc{w1, w2} {
+			for _, s := range chunkComputedRe.FindAllStringSubmatch(p.stderr(), -1) {
+				done[s[1]]++
+			}
 		}
-	}
+		return done
+	})
 	if len(done) != 10 {
 		t.Errorf("chunks computed: %v, want all 10\n%s\n%s", done, w1.stderr(), w2.stderr())
+	}
+}
+
+// settledChunks reads the workers' logs with count until they name all 10
+// chunks of the test job, or 10 s pass: a job is done when the coordinator
+// has a chunk's frames, and its worker logs "chunk done" only after its
+// ack, a moment later.
+func settledChunks(count func() map[string]int) map[string]int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done := count()
+		if len(done) == 10 || time.Now().After(deadline) {
+			return done
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -438,7 +456,7 @@ func TestScaleOutORT(t *testing.T) {
 			t.Errorf("a worker computed chunks without loading ONNX Runtime:\n%s", w.stderr())
 		}
 	}
-	if done := chunksDone(w1, w2); len(done) != 10 {
+	if done := settledChunks(func() map[string]int { return chunksDone(w1, w2) }); len(done) != 10 {
 		t.Errorf("chunks done: %v, want all 10", done)
 	}
 }
