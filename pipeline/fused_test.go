@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"math"
 	"testing"
 
 	"github.com/pssr/pssr/frame"
@@ -37,18 +36,9 @@ func TestFusedDecoderRuntimesAgree(t *testing.T) {
 		}
 		return out
 	}
-	maxDiff := func(a, b []*frame.Image) float64 {
-		d := 0.0
-		for i := range a {
-			for j := range a[i].Pix {
-				d = max(d, math.Abs(float64(a[i].Pix[j]-b[i].Pix[j])))
-			}
-		}
-		return d
-	}
 	goLatent, ortLatent := upscale(pipeline.FuseLatent, false), upscale(pipeline.FuseLatent, true)
 	final := upscale(pipeline.FuseFinal, false)
-	d, fromFinal := maxDiff(goLatent, ortLatent), maxDiff(goLatent, final)
+	d, fromFinal := fixture.MaxDiff(t, goLatent, ortLatent), fixture.MaxDiff(t, goLatent, final)
 	t.Logf("latent update: max |go - ort| = %.3g; max |latent - final| = %.3g", d, fromFinal)
 	if d > 1e-4 {
 		t.Errorf("runtimes differ by %.3g", d)

@@ -2,9 +2,9 @@ package pipeline_test
 
 import (
 	"context"
-	"math"
 	"testing"
 
+	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/pipeline"
 )
@@ -39,14 +39,11 @@ func TestRuntimesAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, fromBicubic := 0.0, 0.0
-	for i := range want {
-		up := gu.Resize(lq[i])
-		for j := range want[i].Pix {
-			d = max(d, math.Abs(float64(want[i].Pix[j]-got[i].Pix[j])))
-			fromBicubic = max(fromBicubic, math.Abs(float64(want[i].Pix[j]-up.Pix[j])))
-		}
+	up := make([]*frame.Image, len(lq))
+	for i := range lq {
+		up[i] = gu.Resize(lq[i])
 	}
+	d, fromBicubic := fixture.MaxDiff(t, want, got), fixture.MaxDiff(t, want, up)
 	t.Logf("max |go - ort| = %.3g over %d frames of %dx%d; max |go - bicubic| = %.3g", d, len(want), want[0].W, want[0].H, fromBicubic)
 	if d > 1e-4 {
 		t.Errorf("runtimes differ by %.3g", d)

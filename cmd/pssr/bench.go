@@ -297,19 +297,26 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 				opt.Mode, opt.Fuse = bm.mode, bm.fuse
 			}
 		}
-		if _, err := e.Variant(opt); err != nil {
+		u, err := e.Variant(opt)
+		if err != nil {
 			selected[i].Run, selected[i].Skip = nil, err
 			continue
 		}
-		selected[i].Run, selected[i].Skip = benchPipelineRun(e, opt, pipelineWindow > 0, pipelineTile >= 0), nil
+		selected[i].Run, selected[i].Skip = benchPipelineRun(e, u, pipelineWindow > 0, pipelineTile >= 0), nil
 	}
 	return desc, rt.Name(), cleanup, nil
 }
 
-// benchPipelineRun upscales a clip with u: in one piece when it fits one
-// temporal window, else streamed through the windows as pssr upscale does.
-func benchPipelineRun(e *upscale.Engine, opt pipeline.Options, windowSet, tileSet bool) func(context.Context, []*frame.Image, int) ([]*frame.Image, error) {
+// benchPipelineRun upscales a clip with u0's options fitted to the memory
+// budget (on u0 when they need no change, else on a variant of e, kept for
+// the next clip of that plan): in one piece when it fits one temporal
+// window, else streamed through the windows as pssr upscale does.
+func benchPipelineRun(e *upscale.Engine, u0 *pipeline.Upscaler, windowSet, tileSet bool) func(context.Context, []*frame.Image, int) ([]*frame.Image, error) {
+	opt := u0.Options()
 	ups := map[string]*pipeline.Upscaler{} // by the fitted options' JSON
+	if kb, err := json.Marshal(opt); err == nil {
+		ups[string(kb)] = u0 // a clip that needs no fitting runs on u0
+	}
 	return func(ctx context.Context, lq []*frame.Image, scale int) ([]*frame.Image, error) {
 		// The host path fits its windows and tiles to the memory budget,
 		// as pssr upscale does (a 720p clip would not fit otherwise).

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/video"
 )
 
@@ -138,25 +139,6 @@ func readAll(t *testing.T, path string) (*video.Info, []*frame.Image) {
 	}
 }
 
-// maxDiff returns the largest sample difference between two frame lists of
-// equal length and sizes.
-func maxDiff(t *testing.T, a, b []*frame.Image) float64 {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%d frames, want %d", len(b), len(a))
-	}
-	d := 0.0
-	for i := range a {
-		if !frame.SameSize(a[i], b[i]) {
-			t.Fatalf("frame %d: %dx%d vs %dx%d", i, a[i].W, a[i].H, b[i].W, b[i].H)
-		}
-		for j := range a[i].Pix {
-			d = math.Max(d, math.Abs(float64(a[i].Pix[j]-b[i].Pix[j])))
-		}
-	}
-	return d
-}
-
 func listDir(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -222,7 +204,7 @@ func TestFuseSelf(t *testing.T) {
 	}
 	inInfo, in := readAll(t, f.clip)
 	outInfo, got := readAll(t, out)
-	if d := maxDiff(t, in, got); d > 1.0/255+1e-6 {
+	if d := fixture.MaxDiff(t, in, got); d > 1.0/255+1e-6 {
 		t.Errorf("fusing a clip with itself changed it by %v (> 1/255)", d)
 	}
 	if outInfo.FrameRate != inInfo.FrameRate || outInfo.Codec != "ffv1" || !outInfo.HasAudio {
@@ -275,10 +257,10 @@ func TestDegrade(t *testing.T) {
 				_, fr := readAll(t, out)
 				runs = append(runs, fr)
 			}
-			if d := maxDiff(t, runs[0], runs[1]); d != 0 {
+			if d := fixture.MaxDiff(t, runs[0], runs[1]); d != 0 {
 				t.Errorf("same seed: outputs differ by %v", d)
 			}
-			if d := maxDiff(t, runs[0], runs[2]); d == 0 {
+			if d := fixture.MaxDiff(t, runs[0], runs[2]); d == 0 {
 				t.Errorf("seeds 7 and 8 gave identical outputs")
 			}
 		})

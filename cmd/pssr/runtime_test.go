@@ -32,7 +32,7 @@ func TestUpscaleRuntimes(t *testing.T) {
 	}
 	_, a := readAll(t, outs["go"])
 	_, b := readAll(t, outs["ort"])
-	if d := maxDiff(t, a, b); d > 1.5/255 {
+	if d := fixture.MaxDiff(t, a, b); d > 1.5/255 {
 		t.Errorf("go and ort outputs differ by %.4g (more than one 8-bit step)", d)
 	}
 }

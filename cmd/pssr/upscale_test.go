@@ -13,6 +13,7 @@ import (
 
 	"github.com/pssr/pssr/backend"
 	"github.com/pssr/pssr/frame"
+	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/video"
 	"github.com/pssr/pssr/weights"
@@ -165,7 +166,7 @@ func TestUpscale(t *testing.T) {
 			}
 			_, lq := readAll(t, tc.in)
 			_, sr := readAll(t, out)
-			if d := maxDiff(t, bicubic(lq, tc.scale), sr); d > 1.0/255+1e-6 {
+			if d := fixture.MaxDiff(t, bicubic(lq, tc.scale), sr); d > 1.0/255+1e-6 {
 				t.Errorf("a fresh model's output differs from the bicubic upsampling by %v (> 1/255)", d)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/pssr/pssr/checkpoint"
+	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/video"
 )
 
@@ -151,7 +152,7 @@ func TestUpscaleVFR(t *testing.T) {
 				t.Fatalf("the output decodes to %d frames, the input %d", len(sr), len(lq))
 			}
 			if tc.args != nil && tc.args[1] == "ffv1" {
-				if d := maxDiff(t, bicubic(lq, 2), sr); d > 1.0/255+1e-6 {
+				if d := fixture.MaxDiff(t, bicubic(lq, 2), sr); d > 1.0/255+1e-6 {
 					t.Errorf("frames differ from the bicubic upsampling by %v: out of order or duplicated", d)
 				}
 			}
