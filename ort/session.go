@@ -45,6 +45,17 @@ func NewSession(m *onnx.Model, opt Options) (*Session, error) {
 			return nil, fmt.Errorf("ort: %s: threads: %w", m.Name, err)
 		}
 	}
+	// No arena and no memory pattern: ORT's CPU arena keeps the peak of
+	// every shape a session has run for the session's life, and a session
+	// per tile shape and window length multiplies it (a 1280x720 x4 run
+	// outgrew a 23 GiB machine). Without them each run allocates what it
+	// needs and frees it at the end.
+	if err := so.SetCpuMemArena(false); err != nil {
+		return nil, fmt.Errorf("ort: %s: arena: %w", m.Name, err)
+	}
+	if err := so.SetMemPattern(false); err != nil {
+		return nil, fmt.Errorf("ort: %s: memory pattern: %w", m.Name, err)
+	}
 	in := make([]string, len(m.Inputs))
 	for i, t := range m.Inputs {
 		in[i] = t.Name

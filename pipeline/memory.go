@@ -6,20 +6,41 @@ import (
 	"github.com/pssr/pssr/model"
 )
 
-// Memory model of the host path, measured with pssr-tiny on the pure-Go
-// backend (peak RSS against --window-t and --tile, at several frame
-// sizes): a fixed part (program, model, compiled graphs), the output side
-// of a window (accumulators, cross-fade slots and the written frame: about
-// 32 bytes an output pixel per frame) and the networks' intermediates for
-// one tile (about 720 bytes a tile pixel per frame for pssr-tiny, whose
-// decoder fine stage is 32 wide; that stage dominates and the estimate
-// grows with its width).
-const (
-	memFixed         = 256 << 20
-	memPerOutPixel   = 32
-	memPerTilePixel  = 720
-	memFineReference = 32
+// Memory models of the host path, per runtime, measured with pssr-tiny
+// (peak RSS of pssr upscale against --window-t and --tile): a fixed part
+// (program, model, compiled graphs or sessions), the output side of a
+// window (accumulators, cross-fade slots and the written frame: 32 bytes an
+// output pixel per frame), what the window holds per frame of a tile (the
+// resized frames, latents, the encoder's and the transformer steps'
+// intermediates) and the decoder's intermediates, per frame of a decoder
+// chunk (DecodeChunk frames at most) of a tile. pssr-tiny's decoder fine
+// stage is 32 wide; that part grows with the width.
+//
+// Measured (session 6, 1280x720 x4 output, mode pssr, windows 8 and 16,
+// tiles 768 and 384): pure Go 1.73, 2.63 and 1.08 GB (window 8 / tile 768,
+// 16 / 768, 16 / 384), estimated 1.82, 2.72 and 1.17; ONNX Runtime (sessions
+// without arena) 3.4-4.1, 6.13 and 2.35 GB, estimated 4.6, 6.6 and 2.9.
+type memoryModel struct {
+	fixed, perOutPixel, perTilePixel, perDecodePixel int64
+}
+
+var (
+	memGo  = memoryModel{fixed: 128 << 20, perOutPixel: 32, perTilePixel: 160, perDecodePixel: 360}
+	memORT = memoryModel{fixed: 1 << 30, perOutPixel: 32, perTilePixel: 410, perDecodePixel: 720}
 )
+
+// memFineReference is the decoder fine-stage width the decoder's cost was
+// measured at.
+const memFineReference = 32
+
+// memoryFor returns the memory model of a runtime by its netrun name ("ort"
+// for ONNX Runtime; any other, "go" and the GoMLX backends, the pure-Go one).
+func memoryFor(runtime string) memoryModel {
+	if runtime == "ort" {
+		return memORT
+	}
+	return memGo
+}
 
 // GCPercent is the garbage collector's target (runtime/debug.SetGCPercent)
 // that the pssr command runs with unless GOGC is set. Almost all of the heap
@@ -30,35 +51,38 @@ const (
 const GCPercent = 25
 
 // EstimateMemory returns about how many bytes of memory a run of the host
-// path takes for frames of outW x outH output pixels with cfg's networks
-// and opt's window and tile sizes, for a video of frames frames (0 when
+// path on runtime (a netrun.Runtime's Name: "go", "ort", ...) takes for
+// frames of outW x outH output pixels with cfg's networks and opt's window
+// and tile sizes, for a video of frames frames (0 when
 // not known; a window holds no more frames than the video). It is a
 // planning estimate, on the high side.
-func EstimateMemory(cfg model.Config, opt Options, outW, outH, frames int) int64 {
+func EstimateMemory(runtime string, cfg model.Config, opt Options, outW, outH, frames int) int64 {
+	mm := memoryFor(runtime)
 	tw, th := outW, outH
 	if opt.Tile > 0 {
 		tw, th = min(tw, opt.Tile), min(th, opt.Tile)
 	}
 	fine := max(cfg.AE.Width/2, 8)
-	perTile := int64(memPerTilePixel) * int64(max(fine, memFineReference)) / memFineReference
-	perFrame := int64(outW)*int64(outH)*memPerOutPixel + int64(tw)*int64(th)*perTile
+	perDecode := mm.perDecodePixel * int64(max(fine, memFineReference)) / memFineReference
 	window := opt.WindowT
 	if frames > 0 {
 		window = min(window, frames)
 	}
-	return memFixed + int64(window)*perFrame
+	tile := int64(tw) * int64(th)
+	return mm.fixed + int64(window)*(int64(outW)*int64(outH)*mm.perOutPixel+tile*mm.perTilePixel) +
+		int64(min(window, DecodeChunk))*tile*perDecode
 }
 
 // FitMemory returns opt with the window, then the tile, made smaller until
-// EstimateMemory fits budget bytes (0: no budget). Sizes the caller fixed
+// EstimateMemory on runtime fits budget bytes (0: no budget). Sizes the caller fixed
 // (fixedWindow, fixedTile) are kept. The window shrinks to no fewer than 2
 // frames (overlap at most half of it), the tile to no less than 256
 // pixels. It fails, naming --max-memory, when nothing fits.
-func FitMemory(cfg model.Config, opt Options, outW, outH, frames int, budget int64, fixedWindow, fixedTile bool) (Options, error) {
+func FitMemory(runtime string, cfg model.Config, opt Options, outW, outH, frames int, budget int64, fixedWindow, fixedTile bool) (Options, error) {
 	if budget <= 0 {
 		return opt, nil
 	}
-	for EstimateMemory(cfg, opt, outW, outH, frames) > budget {
+	for EstimateMemory(runtime, cfg, opt, outW, outH, frames) > budget {
 		switch {
 		case !fixedWindow && opt.WindowT > 2 && (frames == 0 || frames > 2):
 			opt.WindowT = max(2, opt.WindowT*3/4)
@@ -71,7 +95,7 @@ func FitMemory(cfg model.Config, opt Options, outW, outH, frames int, budget int
 			opt.TileOverlap = min(opt.TileOverlap, opt.Tile/4)
 		default:
 			return opt, fmt.Errorf("pipeline: %dx%d output frames with --window-t %d and --tile %d need about %s, above --max-memory %s; lower --window-t or --tile, or raise --max-memory",
-				outW, outH, opt.WindowT, opt.Tile, FormatBytes(EstimateMemory(cfg, opt, outW, outH, frames)), FormatBytes(budget))
+				outW, outH, opt.WindowT, opt.Tile, FormatBytes(EstimateMemory(runtime, cfg, opt, outW, outH, frames)), FormatBytes(budget))
 		}
 	}
 	return opt, nil

@@ -414,12 +414,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		}
 	}()
 	decode := func(z5 *tensors.Tensor) ([]*frame.Image, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		y := run(ctx, u.dec, z5, cond)[0]
-		defer y.FinalizeAll()
-		return TensorToFrames(y), nil
+		return decodeChunks(ctx, u.dec, cond, z5)
 	}
 	var current []*frame.Image // per-step fusion: the running fused result
 	var onDraft func(x0 *tensors.Tensor) error
@@ -454,9 +449,7 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		y := run(ctx, u.decFused, zs[0], zs[1], cond)[0]
-		defer y.FinalizeAll()
-		return TensorToFrames(y), nil
+		return decodeChunks(ctx, u.decFused, cond, zs...)
 	}
 	consistent, err := decode(zs[0])
 	if err != nil {
@@ -548,6 +541,78 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		return []*tensors.Tensor{x0Base, x0}, nil
 	}
 	return []*tensors.Tensor{x0}, nil
+}
+
+// DecodeChunk is the most frames one run of the decoder (or the fused
+// decoder) takes on the host path. The decoder works on each frame alone,
+// at the output resolution, so its intermediates dominate the memory of a
+// window; running it on chunks of a window's frames bounds them by the
+// chunk, not the window (EstimateMemory), and gives the same frames.
+const DecodeChunk = 4
+
+// decodeChunks runs the decoder f on the latents zs ([1, T, h, w, C] each)
+// and cond [T, H, W, 3] in chunks of at most DecodeChunk frames (as even as
+// possible, so at most two chunk lengths are compiled) and returns the T
+// frames.
+func decodeChunks(ctx context.Context, f netrun.Func, cond *tensors.Tensor, zs ...*tensors.Tensor) ([]*frame.Image, error) {
+	t := cond.Shape().Dimensions[0]
+	n := (t + DecodeChunk - 1) / DecodeChunk
+	out := make([]*frame.Image, 0, t)
+	for i, t0 := 0, 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t1 := t0 + (t-t0)/(n-i)
+		// The chunks are host copies (the whole tensor when one chunk is
+		// all of it), released after the run.
+		var copies []*tensors.Tensor
+		args := make([]any, 0, len(zs)+1)
+		for _, x := range append(append([]*tensors.Tensor(nil), zs...), cond) {
+			axis := 1 // latents [1, T, h, w, C]
+			if x == cond {
+				axis = 0
+			}
+			c := sliceFrames(x, axis, t0, t1)
+			if c != x {
+				copies = append(copies, c)
+			}
+			args = append(args, c)
+		}
+		y := run(ctx, f, args...)[0]
+		out = append(out, TensorToFrames(y)...)
+		_ = y.FinalizeAll()
+		for _, c := range copies {
+			_ = c.FinalizeAll()
+		}
+		t0 = t1
+	}
+	return out, nil
+}
+
+// sliceFrames returns frames [t0, t1) of x along axis (x itself when that
+// is all of it): a host copy.
+func sliceFrames(x *tensors.Tensor, axis, t0, t1 int) *tensors.Tensor {
+	d := x.Shape().Dimensions
+	if t0 == 0 && t1 == d[axis] {
+		return x
+	}
+	outer, inner := 1, 1
+	for _, v := range d[:axis] {
+		outer *= v
+	}
+	for _, v := range d[axis+1:] {
+		inner *= v
+	}
+	nd := append([]int(nil), d...)
+	nd[axis] = t1 - t0
+	data := make([]float32, 0, outer*(t1-t0)*inner)
+	tensors.MustConstFlatData[float32](x, func(flat []float32) {
+		for o := 0; o < outer; o++ {
+			base := o * d[axis] * inner
+			data = append(data, flat[base+t0*inner:base+t1*inner]...)
+		}
+	})
+	return tensors.FromFlatDataAndDimensions(data, nd...)
 }
 
 func (u *Upscaler) fuseFrames(consistent, sharp []*frame.Image) ([]*frame.Image, error) {

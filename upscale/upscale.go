@@ -112,6 +112,9 @@ func (e *Engine) Variant(opt pipeline.Options) (*pipeline.Upscaler, error) {
 	return pipeline.NewWithRuntime(e.Model, opt, e.rt)
 }
 
+// Runtime returns the runtime the Engine's networks run on.
+func (e *Engine) Runtime() netrun.Runtime { return e.rt }
+
 // Job is one upscale of In to Out.
 type Job struct {
 	// In is a video file or a folder of frames; Out the output path.

@@ -323,7 +323,7 @@ func benchPipelineRun(e *upscale.Engine, u0 *pipeline.Upscaler, windowSet, tileS
 		o := opt
 		if !o.OnDevice && len(lq) > 0 {
 			var err error
-			if o, err = pipeline.FitMemory(e.Model.Config, opt, lq[0].W*scale, lq[0].H*scale, len(lq), defaultMemoryBudget(), windowSet, tileSet); err != nil {
+			if o, err = pipeline.FitMemory(e.Runtime().Name(), e.Model.Config, opt, lq[0].W*scale, lq[0].H*scale, len(lq), defaultMemoryBudget(), windowSet, tileSet); err != nil {
 				return nil, err
 			}
 		}

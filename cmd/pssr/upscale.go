@@ -194,7 +194,7 @@ func (o *upscaleOptions) run(cmd *cobra.Command, a *app, in, out string) error {
 				return err
 			}
 		}
-		fitted, err := pipeline.FitMemory(cfg, o.opt, info.Width*o.opt.Scale, info.Height*o.opt.Scale, info.Frames, budget,
+		fitted, err := pipeline.FitMemory(rt.Name(), cfg, o.opt, info.Width*o.opt.Scale, info.Height*o.opt.Scale, info.Frames, budget,
 			cmd.Flags().Changed("window-t"), cmd.Flags().Changed("tile"))
 		if err != nil {
 			return err
