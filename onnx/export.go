@@ -72,6 +72,10 @@ type Model struct {
 	// Nodes is the number of ONNX nodes and Initializers the number of
 	// initializers (weights and constants) in the model.
 	Nodes, Initializers int
+	// MatMulFLOPs is 2*M*K*N summed over the model's MatMul nodes (B times
+	// that for a batched product): the dense arithmetic of one run, the
+	// numerator of a network's GFLOP/s.
+	MatMulFLOPs int64
 }
 
 // WriteFile writes the model to path (an .onnx file).
@@ -241,9 +245,16 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		}
 		graphBytes = appendBytes(graphBytes, 12, valueInfo(out.Name, et, out.Shape.Dimensions, nil))
 	}
+	var flops int64
+	for _, n := range liveNodes {
+		if n.op == "MatMul" && len(n.inputs) == 2 {
+			flops += matMulFLOPs(n.inputs[0].shape, n.inputs[1].shape)
+		}
+	}
 	keys := slices.Sorted(maps.Keys(spec.Metadata))
 	return &Model{
-		Name: spec.Name, Inputs: inputs, Outputs: outputs,
+		MatMulFLOPs: flops,
+		Name:        spec.Name, Inputs: inputs, Outputs: outputs,
 		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys),
 		Nodes: len(scalarNodes) + len(liveNodes), Initializers: nInit,
 	}, nil
@@ -257,4 +268,17 @@ func tensorRaw(t *tensors.Tensor) ([]byte, error) {
 		return nil, e
 	}
 	return raw, err
+}
+
+// matMulFLOPs returns 2*B*M*K*N for a MatMul of a [B..., M, K] and b
+// [B..., K, N] (batch axes of a).
+func matMulFLOPs(a, b shapes.Shape) int64 {
+	if a.Rank() < 2 || b.Rank() < 2 {
+		return 0
+	}
+	n := int64(2) * int64(b.Dimensions[b.Rank()-1])
+	for _, d := range a.Dimensions {
+		n *= int64(d)
+	}
+	return n
 }

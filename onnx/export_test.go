@@ -48,3 +48,20 @@ func TestUnsupportedOp(t *testing.T) {
 		t.Fatalf("export of CumSum: %v, want a not-implemented error naming ReduceWindow", err)
 	}
 }
+
+// TestMatMulFLOPs checks the FLOP count of a graph with a plain and a
+// batched product: 2*M*K*N for [M,K]x[K,N] and B times that for a batch.
+func TestMatMulFLOPs(t *testing.T) {
+	store := mlmodel.NewStore()
+	md, err := onnx.Export(store, onnx.Spec{Name: "mm", Inputs: []shapes.Shape{
+		shapes.Make(dtypes.Float32, 6, 5), shapes.Make(dtypes.Float32, 5, 3), shapes.Make(dtypes.Float32, 4, 2, 7), shapes.Make(dtypes.Float32, 4, 7, 9)},
+		Fn: func(s *mlmodel.Scope, in []*Node) []*Node {
+			return []*Node{MatMul(in[0], in[1]), Einsum("bij,bjk->bik", in[2], in[3])}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(2*6*5*3 + 4*2*2*7*9); md.MatMulFLOPs != want {
+		t.Errorf("MatMulFLOPs = %d, want %d", md.MatMulFLOPs, want)
+	}
+}

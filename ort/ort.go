@@ -10,6 +10,11 @@
 // NewRuntime), and stays until the process ends. Init with another library
 // path afterwards fails. Everything else (sessions, runtimes) is per object.
 //
+// Importing the package on Linux (with cgo) also caps the C library's
+// malloc arenas at two for the whole process, from a C constructor that
+// runs at load time, unless MALLOC_ARENA_MAX is set (malloc_linux.go: less
+// memory and faster runs on ONNX Runtime).
+//
 // The library is found by FindLibrary: $PSSR_ONNXRUNTIME_LIB when set, else
 // the places scripts/install-onnxruntime.sh installs to,
 // $HOME/.local/lib/pssr/libonnxruntime.so.1 and

@@ -13,20 +13,20 @@ import (
 // output pixel per frame), what the window holds per frame of a tile (the
 // resized frames, latents, the encoder's and the transformer steps'
 // intermediates) and the decoder's intermediates, per frame of a decoder
-// chunk (DecodeChunk frames at most) of a tile. pssr-tiny's decoder fine
+// chunk (FrameChunk frames at most) of a tile. pssr-tiny's decoder fine
 // stage is 32 wide; that part grows with the width.
 //
-// Measured (session 6, 1280x720 x4 output, mode pssr, windows 8 and 16,
-// tiles 768 and 384): pure Go 1.73, 2.63 and 1.08 GB (window 8 / tile 768,
-// 16 / 768, 16 / 384), estimated 1.82, 2.72 and 1.17; ONNX Runtime (sessions
-// without arena) 3.4-4.1, 6.13 and 2.35 GB, estimated 4.6, 6.6 and 2.9.
+// Measured (session 6, 1280x720 x4 output, mode pssr; window 8 / tile 768,
+// 16 / 768 and 16 / 384): pure Go 1.64, 2.57 and 0.97 GB, estimated 1.82,
+// 2.72 and 1.20; ONNX Runtime (sessions without arena, two malloc arenas)
+// 3.15, 4.84 and 1.77 GB, estimated 3.60, 5.34 and 2.17.
 type memoryModel struct {
 	fixed, perOutPixel, perTilePixel, perDecodePixel int64
 }
 
 var (
 	memGo  = memoryModel{fixed: 128 << 20, perOutPixel: 32, perTilePixel: 160, perDecodePixel: 360}
-	memORT = memoryModel{fixed: 1 << 30, perOutPixel: 32, perTilePixel: 410, perDecodePixel: 720}
+	memORT = memoryModel{fixed: 512 << 20, perOutPixel: 32, perTilePixel: 340, perDecodePixel: 600}
 )
 
 // memFineReference is the decoder fine-stage width the decoder's cost was
@@ -70,7 +70,7 @@ func EstimateMemory(runtime string, cfg model.Config, opt Options, outW, outH, f
 	}
 	tile := int64(tw) * int64(th)
 	return mm.fixed + int64(window)*(int64(outW)*int64(outH)*mm.perOutPixel+tile*mm.perTilePixel) +
-		int64(min(window, DecodeChunk))*tile*perDecode
+		int64(min(window, FrameChunk))*tile*perDecode
 }
 
 // FitMemory returns opt with the window, then the tile, made smaller until

@@ -164,6 +164,7 @@ type Upscaler struct {
 	enc, dec, base, draft netrun.Func
 	decFused              netrun.Func // FuseLatent: fuse two latents, decode once (FusedDecoder)
 	rt                    string
+	runtime               netrun.Runtime
 	nFeat                 int
 	dev                   deviceExecs
 }
@@ -185,6 +186,21 @@ func New(m *model.Model, opt Options) (*Upscaler, error) {
 // rt, for example ONNX Runtime (package ort). The device path's graphs
 // (Options.OnDevice) always run on the model's GoMLX backend.
 func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, error) {
+	return newUpscaler(m, opt, rt, nil)
+}
+
+// WithOptions returns an Upscaler with opt on u's model and runtime that
+// shares u's compiled networks (and its fused decoder when opt's frequency
+// update parameters are u's): other modes, windows or tiles without
+// compiling the networks again or holding their compiled forms twice. The
+// two Upscalers share state and must not run at the same time.
+func (u *Upscaler) WithOptions(opt Options) (*Upscaler, error) {
+	return newUpscaler(u.m, opt, u.runtime, u)
+}
+
+// newUpscaler prepares an Upscaler, with the networks of from when it is
+// not nil.
+func newUpscaler(m *model.Model, opt Options, rt netrun.Runtime, from *Upscaler) (*Upscaler, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -192,18 +208,27 @@ func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, 
 	if err != nil {
 		return nil, err
 	}
-	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), rt: rt.Name()}
-	// Latents travel between graphs as [1, T, h, w, C]; on a GoMLX backend
-	// they stay on the device.
-	fns := map[string]*netrun.Func{NetEncoder: &u.enc, NetDecoder: &u.dec, NetBaseStep: &u.base, NetDraftStep: &u.draft}
-	for _, n := range Networks(m.Config) {
-		if *fns[n.Name], err = rt.Compile(m.Store, n.Name, n.Fn); err != nil {
-			return nil, err
+	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), rt: rt.Name(), runtime: rt}
+	if from != nil {
+		u.enc, u.dec, u.base, u.draft = from.enc, from.dec, from.base, from.draft
+		if from.opt.FuseParams == opt.FuseParams {
+			u.decFused = from.decFused
+		}
+	} else {
+		// Latents travel between graphs as [1, T, h, w, C]; on a GoMLX
+		// backend they stay on the device.
+		fns := map[string]*netrun.Func{NetEncoder: &u.enc, NetDecoder: &u.dec, NetBaseStep: &u.base, NetDraftStep: &u.draft}
+		for _, n := range Networks(m.Config) {
+			if *fns[n.Name], err = rt.Compile(m.Store, n.Name, n.Fn); err != nil {
+				return nil, err
+			}
 		}
 	}
-	fd := FusedDecoder(m.Config, opt.FuseParams)
-	if u.decFused, err = rt.Compile(m.Store, fd.Name, fd.Fn); err != nil {
-		return nil, err
+	if u.decFused == nil {
+		fd := FusedDecoder(m.Config, opt.FuseParams)
+		if u.decFused, err = rt.Compile(m.Store, fd.Name, fd.Fn); err != nil {
+			return nil, err
+		}
 	}
 	if opt.OnDevice {
 		if err := u.newDeviceExecs(); err != nil {
@@ -485,7 +510,7 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		*owned = append(*owned, ts...)
 		return ts
 	}
-	zl5 := keep(run(ctx, u.enc, cond))[0]
+	zl5 := keep(encodeChunks(ctx, u.enc, cond))[0]
 	if u.opt.Mode == ModeDecoder {
 		return []*tensors.Tensor{zl5}, nil
 	}
@@ -541,78 +566,6 @@ func (u *Upscaler) latents(ctx context.Context, cond *tensors.Tensor, owned *[]*
 		return []*tensors.Tensor{x0Base, x0}, nil
 	}
 	return []*tensors.Tensor{x0}, nil
-}
-
-// DecodeChunk is the most frames one run of the decoder (or the fused
-// decoder) takes on the host path. The decoder works on each frame alone,
-// at the output resolution, so its intermediates dominate the memory of a
-// window; running it on chunks of a window's frames bounds them by the
-// chunk, not the window (EstimateMemory), and gives the same frames.
-const DecodeChunk = 4
-
-// decodeChunks runs the decoder f on the latents zs ([1, T, h, w, C] each)
-// and cond [T, H, W, 3] in chunks of at most DecodeChunk frames (as even as
-// possible, so at most two chunk lengths are compiled) and returns the T
-// frames.
-func decodeChunks(ctx context.Context, f netrun.Func, cond *tensors.Tensor, zs ...*tensors.Tensor) ([]*frame.Image, error) {
-	t := cond.Shape().Dimensions[0]
-	n := (t + DecodeChunk - 1) / DecodeChunk
-	out := make([]*frame.Image, 0, t)
-	for i, t0 := 0, 0; i < n; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		t1 := t0 + (t-t0)/(n-i)
-		// The chunks are host copies (the whole tensor when one chunk is
-		// all of it), released after the run.
-		var copies []*tensors.Tensor
-		args := make([]any, 0, len(zs)+1)
-		for _, x := range append(append([]*tensors.Tensor(nil), zs...), cond) {
-			axis := 1 // latents [1, T, h, w, C]
-			if x == cond {
-				axis = 0
-			}
-			c := sliceFrames(x, axis, t0, t1)
-			if c != x {
-				copies = append(copies, c)
-			}
-			args = append(args, c)
-		}
-		y := run(ctx, f, args...)[0]
-		out = append(out, TensorToFrames(y)...)
-		_ = y.FinalizeAll()
-		for _, c := range copies {
-			_ = c.FinalizeAll()
-		}
-		t0 = t1
-	}
-	return out, nil
-}
-
-// sliceFrames returns frames [t0, t1) of x along axis (x itself when that
-// is all of it): a host copy.
-func sliceFrames(x *tensors.Tensor, axis, t0, t1 int) *tensors.Tensor {
-	d := x.Shape().Dimensions
-	if t0 == 0 && t1 == d[axis] {
-		return x
-	}
-	outer, inner := 1, 1
-	for _, v := range d[:axis] {
-		outer *= v
-	}
-	for _, v := range d[axis+1:] {
-		inner *= v
-	}
-	nd := append([]int(nil), d...)
-	nd[axis] = t1 - t0
-	data := make([]float32, 0, outer*(t1-t0)*inner)
-	tensors.MustConstFlatData[float32](x, func(flat []float32) {
-		for o := 0; o < outer; o++ {
-			base := o * d[axis] * inner
-			data = append(data, flat[base+t0*inner:base+t1*inner]...)
-		}
-	})
-	return tensors.FromFlatDataAndDimensions(data, nd...)
 }
 
 func (u *Upscaler) fuseFrames(consistent, sharp []*frame.Image) ([]*frame.Image, error) {

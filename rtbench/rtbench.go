@@ -20,6 +20,7 @@ import (
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/netrun"
+	"github.com/pssr/pssr/onnx"
 	"github.com/pssr/pssr/pipeline"
 )
 
@@ -62,6 +63,12 @@ type NetworkResult struct {
 	// MaxAbsDiff is the largest difference of this runtime's first output
 	// from the first runtime's.
 	MaxAbsDiff float64 `json:"max_abs_diff"`
+	// MatMulFLOPs is the network's dense arithmetic per run (2*M*K*N over
+	// its matrix products, counted on its ONNX export) and GFLOPS that over
+	// Seconds: the network's throughput, to set beside the MatMul
+	// results' (the rest of the graph adds time but no FLOPs here).
+	MatMulFLOPs int64   `json:"matmul_flops"`
+	GFLOPS      float64 `json:"gflops"`
 }
 
 // Report is a run's outcome.
@@ -165,6 +172,10 @@ func Run(ctx context.Context, m *model.Model, modelName string, rts []netrun.Run
 		if opt.Networks != nil && !slices.Contains(opt.Networks, n.Name) {
 			continue
 		}
+		md, err := onnx.Export(m.Store, onnx.Spec{Name: n.Name, Fn: n.Fn, Inputs: ins[n.Name]})
+		if err != nil {
+			return nil, fmt.Errorf("rtbench: counting the FLOPs of %s: %w", n.Name, err)
+		}
 		var first *tensors.Tensor
 		var secs []float64
 		for _, rt := range rts {
@@ -181,7 +192,8 @@ func Run(ctx context.Context, m *model.Model, modelName string, rts []netrun.Run
 			if err != nil {
 				return nil, fmt.Errorf("rtbench: %s on %s: %w", n.Name, rt.Name(), err)
 			}
-			r := NetworkResult{Network: n.Name, Runtime: rt.Name(), Seconds: sec, Reps: reps}
+			r := NetworkResult{Network: n.Name, Runtime: rt.Name(), Seconds: sec, Reps: reps,
+				MatMulFLOPs: md.MatMulFLOPs, GFLOPS: float64(md.MatMulFLOPs) / sec / 1e9}
 			if first == nil {
 				first = last[0]
 			} else {

@@ -99,7 +99,7 @@ func NewEngine(s Setup) (*Engine, error) {
 		e.rt = netrun.GoMLX{Backend: be}
 	}
 	var err error
-	if e.Upscaler, err = e.Variant(s.Options); err != nil {
+	if e.Upscaler, err = pipeline.NewWithRuntime(e.Model, s.Options, e.rt); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -107,9 +107,10 @@ func NewEngine(s Setup) (*Engine, error) {
 
 // Variant prepares another pipeline on the Engine's model and runtime with
 // opt (other modes or fusion settings on the same loaded weights, as pssr
-// bench and validation compare them).
+// bench and validation compare them). It shares the Engine's compiled
+// networks (pipeline.Upscaler.WithOptions): run one of them at a time.
 func (e *Engine) Variant(opt pipeline.Options) (*pipeline.Upscaler, error) {
-	return pipeline.NewWithRuntime(e.Model, opt, e.rt)
+	return e.Upscaler.WithOptions(opt)
 }
 
 // Runtime returns the runtime the Engine's networks run on.

@@ -117,13 +117,14 @@ func writeRuntimeTable(a *app, rep *rtbench.Report) {
 	tw.Flush()
 	fmt.Fprintf(a.stdout, "networks on %s frames x width x height (model %s):\n", rep.Clip, rep.Model)
 	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "network\truntime\tms\tmax |diff|\tspeed-up")
+	fmt.Fprintln(tw, "network\truntime\tms\tmatmul GFLOP\tGFLOP/s\tmax |diff|\tspeed-up")
 	for _, r := range rep.Networks {
 		sp := ""
 		if r.Runtime == rep.Runtimes[len(rep.Runtimes)-1] && len(rep.Runtimes) > 1 {
 			sp = fmt.Sprintf("%.2fx", rep.Speedup[r.Network])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2g\t%s\n", r.Network, r.Runtime, r.Seconds*1e3, r.MaxAbsDiff, sp)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%.1f\t%.2g\t%s\n", r.Network, r.Runtime, r.Seconds*1e3,
+			float64(r.MatMulFLOPs)/1e9, r.GFLOPS, r.MaxAbsDiff, sp)
 	}
 	tw.Flush()
 }
