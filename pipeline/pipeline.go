@@ -471,9 +471,6 @@ func (u *Upscaler) sample(ctx context.Context, cond *tensors.Tensor) (out []*fra
 		return decode(zs[0])
 	}
 	if u.fuseMode() == FuseLatent {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		return decodeChunks(ctx, u.decFused, cond, zs...)
 	}
 	consistent, err := decode(zs[0])
