@@ -78,6 +78,13 @@ type Options struct {
 	MaxDuration time.Duration
 	// MaxFrames is the most input frames (0: no limit).
 	MaxFrames int
+	// MaxMemory is the memory budget in bytes of the jobs that run in this
+	// process, shared by the Workers jobs that may run at once (0: no
+	// budget): a job's windows, then tiles, shrink to fit its share
+	// (pipeline.FitMemory on the runtime's memory model) unless the job
+	// set them. Cluster jobs are fitted to the same share, on the
+	// assumption that each worker has that much memory for its job.
+	MaxMemory int64
 	// AllowRoots are the folders whose files may be submitted by path=
 	// (none: path= is refused).
 	AllowRoots []string
@@ -449,6 +456,9 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 		return err
 	}
 	report(0, info.Frames)
+	if opt, err = s.fitMemory(opt, p.Settings, info, s.opt.Model, s.runtimeName()); err != nil {
+		return err
+	}
 	e, err := upscale.NewEngine(upscale.Setup{Model: s.opt.Model, Options: opt, TileSet: true, Backend: s.opt.Backend, Runtime: s.opt.Runtime})
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
@@ -465,6 +475,46 @@ func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) err
 		os.RemoveAll(checkpoint.DirFor(out))
 	}
 	return err
+}
+
+// runtimeName names the runtime of the jobs run in this process.
+func (s *Server) runtimeName() string {
+	if s.opt.Runtime != nil {
+		return s.opt.Runtime.Name()
+	}
+	return "go"
+}
+
+// fitMemory fits opt's windows and tiles to this job's share of MaxMemory
+// for info's frames on the runtime rt, keeping the sizes the job set (set
+// differs from the defaults there). modelPath "" is the default model of
+// opt's scale; only its header is read.
+func (s *Server) fitMemory(opt pipeline.Options, set Settings, info *video.Info, modelPath, rt string) (pipeline.Options, error) {
+	if s.opt.MaxMemory <= 0 || opt.OnDevice {
+		return opt, nil
+	}
+	if modelPath == "" {
+		var err error
+		if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
+			return opt, err
+		}
+	}
+	cfg, err := model.ReadConfig(modelPath)
+	if err != nil {
+		return opt, fmt.Errorf("model: %w", err)
+	}
+	d := defaultSettings(s.opt.Defaults)
+	budget := s.opt.MaxMemory / int64(max(1, s.opt.Workers))
+	fitted, err := pipeline.FitMemory(rt, cfg, opt, info.Width*opt.Scale, info.Height*opt.Scale, info.Frames, budget,
+		set.WindowT != d.WindowT, set.Tile != d.Tile)
+	if err != nil {
+		return opt, fmt.Errorf("memory: %w", err)
+	}
+	if fitted.WindowT != opt.WindowT || fitted.Tile != opt.Tile {
+		s.log.Info("serve: smaller windows and tiles to fit the memory budget", "window_t", fitted.WindowT,
+			"tile", fitted.Tile, "budget", pipeline.FormatBytes(budget))
+	}
+	return fitted, nil
 }
 
 // workCluster runs job j on the cluster's workers. Its state lives in
@@ -486,6 +536,9 @@ func (s *Server) workCluster(ctx context.Context, j jobs.Job, p params, opt pipe
 		if modelPath, err = model.DefaultPathFor(opt.Scale); err != nil {
 			return err
 		}
+	}
+	if opt, err = s.fitMemory(opt, p.Settings, info, modelPath, s.opt.Cluster.RuntimeName()); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err

@@ -28,6 +28,7 @@ type serveOptions struct {
 	deviceOps          string
 	maxUploadMB        int64
 	maxSide, maxFrames int
+	maxMemory          string
 	maxDuration        time.Duration
 	allowRoots         []string
 	checkpointEvery    time.Duration
@@ -102,6 +103,7 @@ paths.`,
 	f.IntVar(&o.maxSide, "max-side", 3840, "largest input frame side in pixels (0: no limit)")
 	f.DurationVar(&o.maxDuration, "max-duration", 30*time.Minute, "longest input video (0: no limit)")
 	f.IntVar(&o.maxFrames, "max-frames", 0, "most input frames (0: no limit)")
+	f.StringVar(&o.maxMemory, "max-memory", "", "memory budget of the jobs, shared by the --jobs that run at once, e.g. 8G; a job's windows, then tiles, shrink to fit its share unless it sets them (0: no budget; default: half the machine's memory)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "`DIR` whose files may be submitted with path= (repeatable; none: path= is refused)")
 	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 0, "least time between two checkpoint commits of a job (0: after every window)")
 	f.StringVar(&o.nats, "nats", "", "run the jobs on `pssr worker`s over NATS JetStream: a server URL (nats://host:4222) or \"embedded\" (a JetStream server in this process, on --nats-addr, its store under --data); the workers run the networks on GoMLX, or on ONNX Runtime with an explicit --runtime ort")
@@ -147,6 +149,12 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 	if err != nil {
 		return fmt.Errorf("--runtime: %w", err)
 	}
+	budget := defaultMemoryBudget()
+	if o.maxMemory != "" {
+		if budget, err = parseBytes("--max-memory", o.maxMemory); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
@@ -168,7 +176,7 @@ func (o *serveOptions) run(cmd *cobra.Command, a *app) error {
 	}
 	s, err := serve.New(serve.Options{
 		Data: o.data, Token: o.token, Workers: o.workers, Model: o.modelPath, Backend: be, Runtime: rt, Defaults: def,
-		MaxUpload: o.maxUploadMB << 20, MaxSide: o.maxSide, MaxDuration: o.maxDuration, MaxFrames: o.maxFrames,
+		MaxUpload: o.maxUploadMB << 20, MaxSide: o.maxSide, MaxDuration: o.maxDuration, MaxFrames: o.maxFrames, MaxMemory: budget,
 		AllowRoots: o.allowRoots, CheckpointEvery: o.checkpointEvery, Cluster: coord, Logger: a.log,
 	})
 	if err != nil {
