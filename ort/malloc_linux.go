@@ -9,9 +9,11 @@ package ort
 // pssr_limit_arenas runs when the program is loaded, before the Go runtime
 // starts its threads and before any C allocation: see the comment below.
 static void __attribute__((constructor)) pssr_limit_arenas(void) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
 	if (getenv("MALLOC_ARENA_MAX") == NULL) {
 		mallopt(M_ARENA_MAX, 2);
 	}
+#endif
 }
 */
 import "C"
@@ -24,4 +26,4 @@ import "C"
 // reused by another. Measured (session 6, 8 frames x4 to 1280x720, pssr
 // bench of four modes on ORT, 2-core Intel Xeon): peak RSS 5.0 GB with the
 // default, 3.8 GB with two arenas, and pssr 1.90 s/frame against 1.49.
-// Other C libraries lack the setting; the file is Linux-only.
+// Other C libraries (musl) lack the setting and are left alone.
