@@ -129,13 +129,13 @@ func (co *Coordinator) Chunks(tag string) []ChunkView {
 	return append([]ChunkView(nil), v.chunks...)
 }
 
-// Run upscales j.In into j.Out on the workers and returns once the output
-// is written. The job's state is kept in JetStream: when Run is
-// interrupted (ctx done, or the process killed), running it again with
 // RuntimeName is the runtime the workers run the networks on ("go" or
 // "ort").
 func (co *Coordinator) RuntimeName() string { return co.opt.Runtime }
 
+// Run upscales j.In into j.Out on the workers and returns once the output
+// is written. The job's state is kept in JetStream: when Run is
+// interrupted (ctx done, or the process killed), running it again with
 // the same input, model and options continues the same job.
 func (co *Coordinator) Run(ctx context.Context, j Job) (res Result, err error) {
 	info := j.Info

@@ -53,9 +53,9 @@ const GCPercent = 25
 // EstimateMemory returns about how many bytes of memory a run of the host
 // path on runtime (a netrun.Runtime's Name: "go", "ort", ...) takes for
 // frames of outW x outH output pixels with cfg's networks and opt's window
-// and tile sizes, for a video of frames frames (0 when
-// not known; a window holds no more frames than the video). It is a
-// planning estimate, on the high side.
+// and tile sizes, for a video of frames frames (0 when not known; a window
+// holds no more frames than the video). It is a planning estimate, on the
+// high side.
 func EstimateMemory(runtime string, cfg model.Config, opt Options, outW, outH, frames int) int64 {
 	mm := memoryFor(runtime)
 	tw, th := outW, outH
@@ -74,8 +74,8 @@ func EstimateMemory(runtime string, cfg model.Config, opt Options, outW, outH, f
 }
 
 // FitMemory returns opt with the window, then the tile, made smaller until
-// EstimateMemory on runtime fits budget bytes (0: no budget). Sizes the caller fixed
-// (fixedWindow, fixedTile) are kept. The window shrinks to no fewer than 2
+// EstimateMemory on runtime fits budget bytes (0: no budget). Sizes the
+// caller fixed (fixedWindow, fixedTile) are kept. The window shrinks to no fewer than 2
 // frames (overlap at most half of it), the tile to no less than 256
 // pixels. It fails, naming --max-memory, when nothing fits.
 func FitMemory(runtime string, cfg model.Config, opt Options, outW, outH, frames int, budget int64, fixedWindow, fixedTile bool) (Options, error) {

@@ -163,7 +163,6 @@ type Upscaler struct {
 
 	enc, dec, base, draft netrun.Func
 	decFused              netrun.Func // FuseLatent: fuse two latents, decode once (FusedDecoder)
-	rt                    string
 	runtime               netrun.Runtime
 	nFeat                 int
 	dev                   deviceExecs
@@ -208,7 +207,7 @@ func newUpscaler(m *model.Model, opt Options, rt netrun.Runtime, from *Upscaler)
 	if err != nil {
 		return nil, err
 	}
-	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), rt: rt.Name(), runtime: rt}
+	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), runtime: rt}
 	if from != nil {
 		u.enc, u.dec, u.base, u.draft = from.enc, from.dec, from.base, from.draft
 		if from.opt.FuseParams == opt.FuseParams {
@@ -239,7 +238,7 @@ func newUpscaler(m *model.Model, opt Options, rt netrun.Runtime, from *Upscaler)
 }
 
 // Runtime names the runtime the networks run on ("go", "ort", ...).
-func (u *Upscaler) Runtime() string { return u.rt }
+func (u *Upscaler) Runtime() string { return u.runtime.Name() }
 
 // run runs a network and panics with its error (sample recovers it).
 func run(ctx context.Context, f netrun.Func, args ...any) []*tensors.Tensor {
