@@ -36,22 +36,6 @@ func randTensor(rng *rand.Rand, s shapes.Shape, lo, hi float32) *tensors.Tensor 
 	return tensors.FromFlatDataAndDimensions(data, s.Dimensions...)
 }
 
-func maxAbsDiff(t *testing.T, a, b *tensors.Tensor) float64 {
-	t.Helper()
-	if !a.Shape().Equal(b.Shape()) {
-		t.Fatalf("shapes differ: %s vs %s", a.Shape(), b.Shape())
-	}
-	x, y := tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)
-	d := 0.0
-	for i := range x {
-		if math.IsNaN(float64(x[i])) || math.IsNaN(float64(y[i])) {
-			t.Fatalf("NaN at %d", i)
-		}
-		d = max(d, math.Abs(float64(x[i]-y[i])))
-	}
-	return d
-}
-
 func maxAbs(t *tensors.Tensor) float64 {
 	m := 0.0
 	for _, v := range tensors.MustCopyFlatData[float32](t) {
@@ -113,7 +97,7 @@ func TestParity(t *testing.T) {
 			t.Fatalf("%s: %d outputs on ort, %d on go, %d named", n.Name, len(got), len(want), len(n.OutputNames))
 		}
 		for i := range want {
-			d := maxAbsDiff(t, want[i], got[i])
+			d := fixture.MaxTensorDiff(t, want[i], got[i])
 			t.Logf("%s/%s %s: max |go - ort| = %.3g (max |go| = %.3g)", n.Name, n.OutputNames[i], want[i].Shape(), d, maxAbs(want[i]))
 			if d > tol {
 				t.Errorf("%s/%s: max abs difference %.3g > %g", n.Name, n.OutputNames[i], d, tol)

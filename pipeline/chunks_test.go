@@ -2,12 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"math"
 	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/internal/fixture"
+	"github.com/pssr/pssr/model"
 )
 
 // TestSliceFrames checks the host copy of a frame range along an axis.
@@ -48,10 +48,29 @@ func TestSliceFrames(t *testing.T) {
 	}
 }
 
-// TestFrameChunks decodes 9 frames (more than FrameChunk, in chunks of
-// 3) with the active fixture model (random weights, a test fixture) and
-// compares them with one decoder run on all 9.
+// TestFrameChunks checks the chunk bounds: at most FrameChunk frames, as
+// even as possible.
 func TestFrameChunks(t *testing.T) {
+	for _, tc := range []struct {
+		t    int
+		want []int
+	}{
+		{1, []int{0, 1}},
+		{4, []int{0, 4}},
+		{5, []int{0, 2, 5}},
+		{9, []int{0, 3, 6, 9}},
+		{33, []int{0, 3, 6, 9, 13, 17, 21, 25, 29, 33}},
+	} {
+		if got := frameChunks(tc.t); !slices.Equal(got, tc.want) {
+			t.Errorf("frameChunks(%d) = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}
+
+// fixtureUpscaler returns the active fixture model (random weights, a test
+// fixture) and an x2 Upscaler with the default options on it.
+func fixtureUpscaler(t *testing.T) (*model.Model, *Upscaler, Options) {
+	t.Helper()
 	m := fixture.LoadActive(t)
 	opt := DefaultOptions()
 	opt.Scale = 2
@@ -59,11 +78,19 @@ func TestFrameChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, u, opt
+}
+
+// TestEncodeDecodeChunks encodes and decodes 9 frames (more than
+// FrameChunk, in chunks of 3) with the fixture upscaler and compares the
+// latents and frames with one run on all 9.
+func TestEncodeDecodeChunks(t *testing.T) {
+	_, u, _ := fixtureUpscaler(t)
 	ctx := context.Background()
 	cond := FramesToTensor(fixture.Clip(9, 32, 32))
 	z := run(ctx, u.enc, cond)[0]
 	zc := encodeChunks(ctx, u.enc, cond)[0]
-	if d := maxAbsDiff(t, z, zc); d > 1e-5 {
+	if d := fixture.MaxTensorDiff(t, z, zc); d > 1e-5 {
 		t.Errorf("chunked encode differs from one run by %.3g", d)
 	}
 	whole := TensorToFrames(run(ctx, u.dec, z, cond)[0])
@@ -80,33 +107,12 @@ func TestFrameChunks(t *testing.T) {
 	}
 }
 
-// maxAbsDiff returns the largest difference between two float32 tensors of
-// one shape.
-func maxAbsDiff(t *testing.T, a, b *tensors.Tensor) float64 {
-	t.Helper()
-	if !a.Shape().Equal(b.Shape()) {
-		t.Fatalf("shapes %s and %s", a.Shape(), b.Shape())
-	}
-	x, y := tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)
-	var d float64
-	for i := range x {
-		d = max(d, math.Abs(float64(x[i]-y[i])))
-	}
-	return d
-}
-
 // TestWithOptions checks that an Upscaler made by WithOptions shares the
 // compiled networks (the fused decoder only with the same update
 // parameters) and upscales as one built from scratch with its options,
-// with the active fixture model (random weights, a test fixture).
+// with the fixture upscaler.
 func TestWithOptions(t *testing.T) {
-	m := fixture.LoadActive(t)
-	opt := DefaultOptions()
-	opt.Scale = 2
-	u, err := New(m, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, u, opt := fixtureUpscaler(t)
 	lq := fixture.Clip(5, 20, 14)
 	for _, tc := range []struct {
 		name        string
