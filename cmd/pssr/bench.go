@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -308,36 +307,27 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 }
 
 // benchPipelineRun upscales a clip with u0's options fitted to the memory
-// budget (on u0 when they need no change, else on a variant of e, kept for
-// the next clip of that plan): in one piece when it fits one temporal
+// budget on e's runtime (on u0 when they need no change, else on a variant
+// of u0 that shares its compiled networks): in one piece when it fits one temporal
 // window, else streamed through the windows as pssr upscale does.
 func benchPipelineRun(e *upscale.Engine, u0 *pipeline.Upscaler, windowSet, tileSet bool) func(context.Context, []*frame.Image, int) ([]*frame.Image, error) {
 	opt := u0.Options()
-	ups := map[string]*pipeline.Upscaler{} // by the fitted options' JSON
-	if kb, err := json.Marshal(opt); err == nil {
-		ups[string(kb)] = u0 // a clip that needs no fitting runs on u0
-	}
 	return func(ctx context.Context, lq []*frame.Image, scale int) ([]*frame.Image, error) {
 		// The host path fits its windows and tiles to the memory budget,
 		// as pssr upscale does (a 720p clip would not fit otherwise).
-		o := opt
-		if !o.OnDevice && len(lq) > 0 {
-			var err error
-			if o, err = pipeline.FitMemory(e.Runtime().Name(), e.Model.Config, opt, lq[0].W*scale, lq[0].H*scale, len(lq), defaultMemoryBudget(), windowSet, tileSet); err != nil {
+		u := u0
+		if !opt.OnDevice && len(lq) > 0 {
+			o, err := pipeline.FitMemory(e.Runtime().Name(), e.Model.Config, opt, lq[0].W*scale, lq[0].H*scale, len(lq), defaultMemoryBudget(), windowSet, tileSet)
+			if err != nil {
 				return nil, err
 			}
-		}
-		kb, err := json.Marshal(o)
-		if err != nil {
-			return nil, err
-		}
-		key := string(kb)
-		u := ups[key]
-		if u == nil {
-			if u, err = e.Variant(o); err != nil {
-				return nil, err
+			// FitMemory changes the window and the tile (and their
+			// overlaps with them).
+			if o.WindowT != opt.WindowT || o.Tile != opt.Tile {
+				if u, err = u0.WithOptions(o); err != nil {
+					return nil, err
+				}
 			}
-			ups[key] = u
 		}
 		if len(lq) <= u.Options().WindowT {
 			return u.UpscaleClip(ctx, lq)
@@ -351,7 +341,7 @@ func benchPipelineRun(e *upscale.Engine, u0 *pipeline.Upscaler, windowSet, tileS
 			return lq[i-1], nil
 		}
 		var out []*frame.Image
-		err = u.Run(ctx, next, func(f *frame.Image) error { out = append(out, f); return nil })
+		err := u.Run(ctx, next, func(f *frame.Image) error { out = append(out, f); return nil })
 		return out, err
 	}
 }
