@@ -66,6 +66,8 @@ const (
 	RuntimeGo = "go"
 	// RuntimeORT runs them on ONNX Runtime (package ort).
 	RuntimeORT = "ort"
+	// RuntimeORTInt8 runs them on ONNX Runtime with int8 dense products.
+	RuntimeORTInt8 = "ort-int8"
 )
 
 // Config sets up the JetStream objects (Setup).

@@ -27,7 +27,8 @@ type CoordinatorOptions struct {
 	// Backend is the backend spec the workers run (default "go").
 	Backend string
 	// Runtime is the runtime the workers run the networks on: RuntimeGo
-	// (GoMLX on Backend, the default) or RuntimeORT (ONNX Runtime). It is
+	// (GoMLX on Backend, the default), RuntimeORT (ONNX Runtime) or
+	// RuntimeORTInt8 (ONNX Runtime, int8 dense products). It is
 	// a concrete choice, never "auto": every worker must run the same one
 	// for the output to be bit-exact.
 	Runtime string
@@ -129,8 +130,8 @@ func (co *Coordinator) Chunks(tag string) []ChunkView {
 	return append([]ChunkView(nil), v.chunks...)
 }
 
-// RuntimeName is the runtime the workers run the networks on ("go" or
-// "ort").
+// RuntimeName is the runtime the workers run the networks on ("go", "ort"
+// or "ort-int8").
 func (co *Coordinator) RuntimeName() string { return co.opt.Runtime }
 
 // Run upscales j.In into j.Out on the workers and returns once the output
@@ -145,8 +146,8 @@ func (co *Coordinator) Run(ctx context.Context, j Job) (res Result, err error) {
 		}
 	}
 	log := co.log.With("tag", j.Tag)
-	if co.opt.Runtime != RuntimeGo && co.opt.Runtime != RuntimeORT {
-		return res, fmt.Errorf("cluster: runtime %q: want %q or %q", co.opt.Runtime, RuntimeGo, RuntimeORT)
+	if co.opt.Runtime != RuntimeGo && co.opt.Runtime != RuntimeORT && co.opt.Runtime != RuntimeORTInt8 {
+		return res, fmt.Errorf("cluster: runtime %q: want %q, %q or %q", co.opt.Runtime, RuntimeGo, RuntimeORT, RuntimeORTInt8)
 	}
 	// The output's settings and timestamps (of a variable-rate input) are
 	// settled before any work, so a timing that cannot be kept fails now.

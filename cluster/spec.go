@@ -31,8 +31,8 @@ type Spec struct {
 	// Backend is the compute backend spec ("go", "xla:..."), part of the
 	// runtime: a different backend rounds differently.
 	Backend string `json:"backend"`
-	// Runtime runs the networks: "go" (GoMLX on Backend) or "ort" (ONNX
-	// Runtime); part of the runtime as Backend is. Empty means "go".
+	// Runtime runs the networks: "go" (GoMLX on Backend), "ort" (ONNX
+	// Runtime) or "ort-int8"; part of the runtime as Backend is. Empty means "go".
 	Runtime string `json:"runtime,omitempty"`
 	// WindowsPerChunk is the number of temporal windows of a chunk.
 	WindowsPerChunk int `json:"windows_per_chunk"`

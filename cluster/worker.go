@@ -40,7 +40,7 @@ type WorkerOptions struct {
 	Backend string
 	// NewBackend creates a backend from a spec (package backend's New).
 	NewBackend func(spec string) (compute.Backend, error)
-	// NewRuntime creates the runtime a job names (RuntimeORT) over be; it
+	// NewRuntime creates the runtime a job names (RuntimeORT, RuntimeORTInt8) over be; it
 	// is called once per runtime name. Nil means the worker runs only
 	// RuntimeGo jobs and hands other jobs' chunks back.
 	NewRuntime func(name string, be compute.Backend) (netrun.Runtime, error)

@@ -105,6 +105,7 @@ type value struct {
 // node is one recorded ONNX node.
 type node struct {
 	op      string
+	domain  string // "" for the default opset
 	inputs  []*value
 	outputs []*value
 	attrs   []attr

@@ -76,6 +76,8 @@ type Model struct {
 	// that for a batched product): the dense arithmetic of one run, the
 	// numerator of a network's GFLOP/s.
 	MatMulFLOPs int64
+	// Int8MatMuls is the number of products written in int8 (Spec.Int8).
+	Int8MatMuls int
 }
 
 // WriteFile writes the model to path (an .onnx file).
@@ -99,6 +101,12 @@ type Spec struct {
 	InputNames, OutputNames []string
 	// Metadata is written as the model's metadata_props.
 	Metadata map[string]string
+	// Int8 writes the dense products with weights of at least
+	// MinInt8Weights elements as ONNX Runtime's DynamicQuantizeMatMul
+	// (domain com.microsoft): int8 weights with a scale per output column,
+	// activations quantised per tensor at run time. Such a model runs on
+	// ONNX Runtime only.
+	Int8 bool
 }
 
 // Export builds spec.Fn for spec.Inputs on a Recorder, with the variables
@@ -157,6 +165,28 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		visit(o)
 	}
 	// visit appends producers after their inputs: a topological order.
+	var qinits []*initializer
+	var domains []string
+	if spec.Int8 {
+		var err error
+		if qinits, err = quantizeMatMuls(liveNodes, store); err != nil {
+			return nil, err
+		}
+		if len(qinits) > 0 {
+			domains = append(domains, DomainMicrosoft)
+		}
+	}
+	// The variables the model reads (after the rewrite, which replaces
+	// float weights by their int8 copies).
+	read := map[*value]bool{}
+	for _, n := range liveNodes {
+		for _, in := range n.inputs {
+			read[in] = true
+		}
+	}
+	for _, o := range b.outputs {
+		read[o] = true
+	}
 
 	var graphBytes []byte
 	var inputs []TensorInfo
@@ -164,7 +194,7 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	nInit := 0
 	for _, p := range b.params {
 		if v := store.GetVariable(p.name); v != nil {
-			if !live[p] {
+			if !read[p] {
 				continue
 			}
 			t, err := v.Value()
@@ -213,8 +243,8 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	if len(inputs) != len(spec.Inputs) {
 		return nil, fmt.Errorf("onnx: graph %q has %d inputs, want %d", g.Name(), len(inputs), len(spec.Inputs))
 	}
-	for _, c := range b.inits {
-		if !live[c.v] {
+	for _, c := range append(b.inits, qinits...) {
+		if !read[c.v] {
 			continue
 		}
 		et, _ := onnxType(c.v.shape.DType)
@@ -246,16 +276,20 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		graphBytes = appendBytes(graphBytes, 12, valueInfo(out.Name, et, out.Shape.Dimensions, nil))
 	}
 	var flops int64
+	int8MatMuls := 0
 	for _, n := range liveNodes {
-		if n.op == "MatMul" && len(n.inputs) == 2 {
+		if n.op == "DynamicQuantizeMatMul" {
+			int8MatMuls++
+		}
+		if n.op == "MatMul" && len(n.inputs) == 2 || n.op == "DynamicQuantizeMatMul" {
 			flops += matMulFLOPs(n.inputs[0].shape, n.inputs[1].shape)
 		}
 	}
 	keys := slices.Sorted(maps.Keys(spec.Metadata))
 	return &Model{
-		MatMulFLOPs: flops,
-		Name:        spec.Name, Inputs: inputs, Outputs: outputs,
-		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys),
+		MatMulFLOPs: flops, Int8MatMuls: int8MatMuls,
+		Name: spec.Name, Inputs: inputs, Outputs: outputs,
+		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys, domains),
 		Nodes: len(scalarNodes) + len(liveNodes), Initializers: nInit,
 	}, nil
 }

@@ -24,6 +24,7 @@ const Opset = 17
 // ONNX TensorProto.DataType values.
 const (
 	tFloat  = 1
+	tInt8   = 3
 	tInt32  = 6
 	tInt64  = 7
 	tBool   = 9
@@ -37,6 +38,8 @@ func onnxType(dt dtypes.DType) (int, error) {
 		return tFloat, nil
 	case dtypes.Float64:
 		return tDouble, nil
+	case dtypes.Int8:
+		return tInt8, nil
 	case dtypes.Int32:
 		return tInt32, nil
 	case dtypes.Int64:
@@ -196,11 +199,15 @@ func nodeProto(n *node) []byte {
 	for _, a := range n.attrs {
 		b = appendBytes(b, 5, encodeAttr(a))
 	}
+	if n.domain != "" {
+		b = appendString(b, 7, n.domain)
+	}
 	return b
 }
 
-// modelProto wraps an encoded GraphProto into a ModelProto with metadata.
-func modelProto(graph []byte, producer string, meta map[string]string, keys []string) []byte {
+// modelProto wraps an encoded GraphProto into a ModelProto with metadata,
+// importing the default opset and, version 1, each domain of domains.
+func modelProto(graph []byte, producer string, meta map[string]string, keys []string, domains []string) []byte {
 	var b []byte
 	b = appendVarint(b, 1, IRVersion)
 	b = appendString(b, 2, producer)
@@ -209,6 +216,12 @@ func modelProto(graph []byte, producer string, meta map[string]string, keys []st
 	opset = appendString(opset, 1, "")
 	opset = appendVarint(opset, 2, Opset)
 	b = appendBytes(b, 8, opset)
+	for _, d := range domains {
+		var o []byte
+		o = appendString(o, 1, d)
+		o = appendVarint(o, 2, 1)
+		b = appendBytes(b, 8, o)
+	}
 	for _, k := range keys {
 		var e []byte
 		e = appendString(e, 1, k)

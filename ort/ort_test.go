@@ -3,6 +3,7 @@ package ort_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/pssr/pssr/internal/fixture"
 	"github.com/pssr/pssr/ort"
 )
 
@@ -80,5 +82,41 @@ func TestRuntimeSmall(t *testing.T) {
 	cancel()
 	if _, err := f.Exec(ctx, x, float32(2)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Exec with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestInt8 runs a dense layer of 256x64 random weights on "ort" and on
+// "ort-int8": the int8 product stays within 2% of the largest output of
+// the float one, but is not equal to it (the weights were quantised), and
+// the runtime says it is int8.
+func TestInt8(t *testing.T) {
+	fp := runtimeOrSkip(t)
+	q := fixture.ORTWith(t, ort.Options{Int8: true})
+	if fp.Name() != ort.RuntimeORT || q.Name() != ort.RuntimeORTInt8 {
+		t.Fatalf("names %q and %q", fp.Name(), q.Name())
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	store := mlmodel.NewStore()
+	store.VariableWithValue("/w", randTensor(rng, shapes.Make(dtypes.Float32, 256, 64), -1, 1))
+	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
+		return []*Node{MatMul(in[0], s.Store().GetVariable("/w").ValueGraph(in[0].Graph()))}
+	}
+	x := randTensor(rng, shapes.Make(dtypes.Float32, 300, 256), -1, 1)
+	var outs []*tensors.Tensor
+	for _, r := range []*ort.Runtime{fp, q} {
+		f, err := r.Compile(store, "dense", fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := f.Exec(context.Background(), x)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Name(), err)
+		}
+		outs = append(outs, out[0])
+	}
+	d, top := fixture.MaxTensorDiff(t, outs[0], outs[1]), maxAbs(outs[0])
+	t.Logf("max |ort - ort-int8| = %.3g, max |ort| = %.3g", d, top)
+	if d == 0 || d > 0.02*top {
+		t.Errorf("int8 differs from float32 by %.3g at most (largest output %.3g): want more than 0 and at most 2%%", d, top)
 	}
 }

@@ -13,10 +13,13 @@ const (
 	RuntimeAuto = "auto"
 	RuntimeGo   = "go"
 	RuntimeORT  = "ort"
+	// RuntimeORTInt8 is ONNX Runtime with the dense products in int8
+	// (Options.Int8).
+	RuntimeORTInt8 = "ort-int8"
 )
 
 // ErrRuntimeSpec is wrapped by Select's error for an unknown --runtime.
-var ErrRuntimeSpec = errors.New("unknown runtime (want auto, go or ort)")
+var ErrRuntimeSpec = errors.New("unknown runtime (want auto, go, ort or ort-int8)")
 
 // Select resolves a --runtime value for the GoMLX backend be:
 //
@@ -24,6 +27,8 @@ var ErrRuntimeSpec = errors.New("unknown runtime (want auto, go or ort)")
 //     XLA when --backend says so);
 //   - "ort": on ONNX Runtime's CPU provider; an error when the library is
 //     missing or does not load;
+//   - "ort-int8": the same with the dense products in int8 (Options.Int8
+//     set; it overrides opt's);
 //   - "auto" (or ""): ONNX Runtime when be is GoMLX's pure-Go backend and
 //     the library is found (FindLibrary) and loads, since on the CPU it is
 //     the faster runtime for every network (`pssr bench-runtimes`, recorded
@@ -36,7 +41,8 @@ func Select(spec string, be compute.Backend, opt Options) (rt netrun.Runtime, no
 	switch spec {
 	case RuntimeGo:
 		return goRT, "", nil
-	case RuntimeORT:
+	case RuntimeORT, RuntimeORTInt8:
+		opt.Int8 = spec == RuntimeORTInt8
 		lib, err := FindLibrary()
 		if err != nil {
 			return nil, "", err

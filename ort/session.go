@@ -20,6 +20,10 @@ type Options struct {
 	// Threads is ONNX Runtime's intra-op thread count; 0 lets ORT choose
 	// (one per physical core).
 	Threads int
+	// Int8 runs the networks' dense products in int8 (onnx.Spec.Int8):
+	// weights quantised per output column when the model is exported,
+	// activations per tensor at run time.
+	Int8 bool
 }
 
 // Session is one ONNX model loaded in ONNX Runtime. It is not safe for
@@ -218,8 +222,13 @@ func NewRuntime(libPath string, opt Options) (*Runtime, error) {
 	return &Runtime{opt: opt}, nil
 }
 
-// Name is "ort".
-func (r *Runtime) Name() string { return "ort" }
+// Name is "ort", or "ort-int8" with Options.Int8.
+func (r *Runtime) Name() string {
+	if r.opt.Int8 {
+		return RuntimeORTInt8
+	}
+	return RuntimeORT
+}
 
 // Compile implements netrun.Runtime. The export and the session are made
 // on the first Exec of each input shape, from the store's values at that
@@ -255,7 +264,7 @@ func (f *Func) Exec(ctx context.Context, args ...any) ([]*tensors.Tensor, error)
 	}
 	s, ok := f.sessions[key.String()]
 	if !ok {
-		m, err := onnx.Export(f.store, onnx.Spec{Name: f.name, Fn: f.fn, Inputs: ins})
+		m, err := onnx.Export(f.store, onnx.Spec{Name: f.name, Fn: f.fn, Inputs: ins, Int8: f.r.opt.Int8})
 		if err != nil {
 			return nil, fmt.Errorf("ort: %w", err)
 		}

@@ -34,9 +34,10 @@ var (
 const memFineReference = 32
 
 // memoryFor returns the memory model of a runtime by its netrun name ("ort"
-// for ONNX Runtime; any other, "go" and the GoMLX backends, the pure-Go one).
+// and "ort-int8" for ONNX Runtime; any other, "go" and the GoMLX backends,
+// the pure-Go one).
 func memoryFor(runtime string) memoryModel {
-	if runtime == "ort" {
+	if runtime == "ort" || runtime == "ort-int8" {
 		return memORT
 	}
 	return memGo

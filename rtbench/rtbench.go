@@ -26,7 +26,10 @@ import (
 
 // Options configure a run.
 type Options struct {
-	// MatMuls are the [M, K] x [K, N] products to time.
+	// MatMuls are the [M, K] x [K, N] products to time: an input times a
+	// weight matrix (a variable), as in a dense layer, so a runtime that
+	// prepares weights (ort-int8 quantises them) does so as it would for
+	// the networks.
 	MatMuls [][3]int
 	// Frames, Width and Height are the clip the networks run on (output
 	// pixels, multiples of the model's pixel multiple).
@@ -116,8 +119,10 @@ func randTensor(rng *rand.Rand, s shapes.Shape, lo, hi float32) *tensors.Tensor 
 	return tensors.FromFlatDataAndDimensions(data, s.Dimensions...)
 }
 
-func matmulFn(_ *mlmodel.Scope, in []*Node) []*Node {
-	return []*Node{DotGeneral(in[0], []int{1}, nil, in[1], []int{0}, nil)}
+// matmulFn is in[0] times the store's variable /b.
+func matmulFn(s *mlmodel.Scope, in []*Node) []*Node {
+	b := s.Store().GetVariable("/b").ValueGraph(in[0].Graph())
+	return []*Node{DotGeneral(in[0], []int{1}, nil, b, []int{0}, nil)}
 }
 
 // Run times opt's products and m's networks on each runtime (named by
@@ -129,17 +134,17 @@ func Run(ctx context.Context, m *model.Model, modelName string, rts []netrun.Run
 		rep.Runtimes = append(rep.Runtimes, rt.Name())
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	empty := mlmodel.NewStore()
 	for _, mm := range opt.MatMuls {
 		a := randTensor(rng, shapes.Make(dtypes.Float32, mm[0], mm[1]), -1, 1)
-		b := randTensor(rng, shapes.Make(dtypes.Float32, mm[1], mm[2]), -1, 1)
+		weights := mlmodel.NewStore()
+		weights.VariableWithValue("/b", randTensor(rng, shapes.Make(dtypes.Float32, mm[1], mm[2]), -1, 1))
 		for _, rt := range rts {
-			f, err := rt.Compile(empty, "matmul", matmulFn)
+			f, err := rt.Compile(weights, "matmul", matmulFn)
 			if err != nil {
 				return nil, err
 			}
 			sec, reps, err := timeIt(ctx, opt, func() error {
-				out, err := f.Exec(ctx, a, b)
+				out, err := f.Exec(ctx, a)
 				for _, t := range out {
 					t.FinalizeAll()
 				}

@@ -27,6 +27,7 @@ type benchRuntimesOptions struct {
 	minTime               time.Duration
 	minReps               int
 	networks              []string
+	int8                  bool
 }
 
 func newBenchRuntimesCmd(a *app) *cobra.Command {
@@ -58,6 +59,7 @@ This is the measurement behind --runtime auto (docs/benchmarks.md).`,
 	f.DurationVar(&o.minTime, "min-time", o.minTime, "least time timing each case")
 	f.IntVar(&o.minReps, "min-reps", o.minReps, "least timed runs of each case")
 	f.StringSliceVar(&o.networks, "networks", nil, "networks to time (default all: encoder,decoder,base_step,draft_step)")
+	f.BoolVar(&o.int8, "int8", false, "also time ONNX Runtime with int8 dense products (--runtime ort-int8)")
 	f.StringVar(&o.jsonPath, "json", "", "write the report as JSON to `FILE`")
 	return cmd
 }
@@ -87,7 +89,15 @@ func (o *benchRuntimesOptions) run(cmd *cobra.Command, a *app) error {
 	}
 	a.log.Info("bench-runtimes", "model", o.modelPath, "onnxruntime", ort.Version(),
 		"clip", fmt.Sprintf("%dx%dx%d", o.frames, o.width, o.height))
-	rep, err := rtbench.Run(cmd.Context(), m, m.Config.Name, []netrun.Runtime{netrun.GoMLX{Backend: be}, ortRT},
+	rts := []netrun.Runtime{netrun.GoMLX{Backend: be}, ortRT}
+	if o.int8 {
+		int8RT, _, err := ort.Select(ort.RuntimeORTInt8, be, ort.Options{})
+		if err != nil {
+			return err
+		}
+		rts = append(rts, int8RT)
+	}
+	rep, err := rtbench.Run(cmd.Context(), m, m.Config.Name, rts,
 		rtbench.Options{MatMuls: rtbench.DefaultMatMuls, Frames: o.frames, Width: o.width, Height: o.height,
 			MinTime: o.minTime, MinReps: o.minReps, Networks: o.networks}, bench.DescribeMachine())
 	if err != nil {
@@ -118,10 +128,13 @@ func writeRuntimeTable(a *app, rep *rtbench.Report) {
 	fmt.Fprintf(a.stdout, "networks on %s frames x width x height (model %s):\n", rep.Clip, rep.Model)
 	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "network\truntime\tms\tmatmul GFLOP\tGFLOP/s\tmax |diff|\tspeed-up")
+	base := map[string]float64{} // each network's seconds on the first runtime
 	for _, r := range rep.Networks {
 		sp := ""
-		if r.Runtime == rep.Runtimes[len(rep.Runtimes)-1] && len(rep.Runtimes) > 1 {
-			sp = fmt.Sprintf("%.2fx", rep.Speedup[r.Network])
+		if r.Runtime == rep.Runtimes[0] {
+			base[r.Network] = r.Seconds
+		} else if b := base[r.Network]; b > 0 {
+			sp = fmt.Sprintf("%.2fx", b/r.Seconds)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%.1f\t%.2g\t%s\n", r.Network, r.Runtime, r.Seconds*1e3,
 			float64(r.MatMulFLOPs)/1e9, r.GFLOPS, r.MaxAbsDiff, sp)

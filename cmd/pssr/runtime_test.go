@@ -10,7 +10,7 @@ import (
 )
 
 // TestUpscaleRuntimes upscales the sample with the active fixture model
-// (random weights, a test fixture) on --runtime go and --runtime ort and
+// (random weights, a test fixture) on --runtime go, ort and ort-int8 and
 // compares the outputs, and checks that each run logs its runtime.
 func TestUpscaleRuntimes(t *testing.T) {
 	needFFmpeg(t)
@@ -18,7 +18,7 @@ func TestUpscaleRuntimes(t *testing.T) {
 	modelPath, _ := active(t)
 	dir := t.TempDir()
 	outs := map[string]string{}
-	for _, rt := range []string{"go", "ort"} {
+	for _, rt := range []string{"go", "ort", "ort-int8"} {
 		out := filepath.Join(dir, rt+".mkv")
 		args := append([]string{"upscale", sampleClip, out, "--codec", "ffv1", "--runtime", rt}, resumeArgs(modelPath)...)
 		code, _, stderr := cli(t, args...)
@@ -34,6 +34,12 @@ func TestUpscaleRuntimes(t *testing.T) {
 	_, b := readAll(t, outs["ort"])
 	if d := fixture.MaxDiff(t, a, b); d > 1.5/255 {
 		t.Errorf("go and ort outputs differ by %.4g (more than one 8-bit step)", d)
+	}
+	_, c := readAll(t, outs["ort-int8"])
+	d := fixture.MaxDiff(t, a, c)
+	t.Logf("go and ort-int8 outputs differ by %.4g at most", d)
+	if d > 0.1 {
+		t.Errorf("go and ort-int8 outputs differ by %.4g (more than 0.1)", d)
 	}
 }
 

@@ -235,10 +235,11 @@ func (o *serveOptions) startCluster(ctx context.Context, a *app) (func(), *clust
 		}
 	}
 	// The workers must all run one runtime: "auto" would resolve on this
-	// machine, so only an explicit --runtime ort sends jobs to ONNX Runtime.
+	// machine, so only an explicit --runtime ort (or ort-int8) sends jobs
+	// to ONNX Runtime.
 	rt := cluster.RuntimeGo
-	if o.runtime == ort.RuntimeORT {
-		rt = cluster.RuntimeORT
+	if o.runtime == ort.RuntimeORT || o.runtime == ort.RuntimeORTInt8 {
+		rt = o.runtime
 	}
 	a.log.Info("serve: cluster jobs", "backend", spec, "runtime", rt)
 	coord := cluster.NewCoordinator(conn, cluster.CoordinatorOptions{Backend: spec, Runtime: rt, WindowsPerChunk: o.chunkWindows, Logger: a.log})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/pssr/pssr/backend"
@@ -79,7 +80,7 @@ stops.`,
 				},
 				NewRuntime: func(name string, be compute.Backend) (netrun.Runtime, error) {
 					rt, _, err := ort.Select(name, be, ort.Options{Threads: o.ortThreads})
-					if err == nil && rt.Name() == ort.RuntimeORT {
+					if err == nil && strings.HasPrefix(rt.Name(), ort.RuntimeORT) {
 						a.log.Info("worker: runtime", "runtime", rt.Name(), "onnxruntime", ort.Version())
 					}
 					return rt, err
