@@ -8,8 +8,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"weak"
 
 	"github.com/pssr/pssr/frame"
 )
@@ -524,5 +526,46 @@ func TestProcessStreamScaled(t *testing.T) {
 	if err := ProcessStreamScaled(context.Background(), source(in), double,
 		func(f *frame.Image) error { return nil }, 8, 3, 0); err == nil {
 		t.Fatal("scale 0: no error")
+	}
+}
+
+// TestProcessStreamReleasesWindowOutput checks that a window's output
+// frames are not kept while the next window is computed: by then they have
+// been emitted or folded into the cross-fade sums, so after a collection
+// none is reachable (weak pointers to them are nil). Holding a whole
+// window's output through the next one would make a long video's peak a
+// window's output above a short one's.
+func TestProcessStreamReleasesWindowOutput(t *testing.T) {
+	const n, size, overlap = 40, 8, 3
+	in := make([]*frame.Image, n)
+	for i := range in {
+		in[i] = frame.New(64, 64)
+		in[i].Pix[0] = float32(i)
+	}
+	var prevOut []weak.Pointer[frame.Image]
+	calls := 0
+	fn := func(ctx context.Context, clip []*frame.Image) ([]*frame.Image, error) {
+		runtime.GC()
+		for k, p := range prevOut {
+			if p.Value() != nil {
+				t.Errorf("call %d: output frame %d of call %d is still reachable", calls+1, k, calls)
+			}
+		}
+		prevOut = prevOut[:0]
+		calls++
+		out := make([]*frame.Image, len(clip))
+		for i, f := range clip {
+			out[i] = f.Clone()
+			prevOut = append(prevOut, weak.Make(out[i]))
+		}
+		return out, nil
+	}
+	emitted := 0
+	err := ProcessStream(context.Background(), source(in), fn, func(f *frame.Image) error {
+		emitted++ // and drop f, as a writer does once it is encoded
+		return nil
+	}, size, overlap)
+	if err != nil || emitted != n || calls < 3 {
+		t.Fatalf("%d frames emitted in %d calls: %v", emitted, calls, err)
 	}
 }
