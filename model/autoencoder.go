@@ -21,8 +21,7 @@ const (
 func resBlock(scope *mlmodel.Scope, h *Node, outInit initKind) *Node {
 	w := h.Shape().Dimensions[h.Rank()-1]
 	y := layerNorm(scope.At("norm"), h, true)
-	y = neighbourhood3x3(y)
-	y = gelu(linear(scope.At("fc1"), y, w, initNormal))
+	y = gelu(conv3x3(scope.At("fc1"), y, w, initNormal))
 	y = linear(scope.At("fc2"), y, w, outInit)
 	return Add(h, MulScalar(y, 0.5))
 }

@@ -244,6 +244,44 @@ func gatherRows(x *Node, idx []int32, dims ...int) *Node {
 	return Reshape(Gather(flat, ind), dims...)
 }
 
+// padEdges pads x [N, h, w, C] to [N, h+2, w+2, C] by replicating its
+// edge rows and columns.
+func padEdges(x *Node) *Node {
+	d := x.Shape().Dimensions
+	h, w := d[1], d[2]
+	all := AxisRange()
+	xp := Concatenate([]*Node{Slice(x, all, AxisRange(0, 1)), x, Slice(x, all, AxisRange(h-1, h))}, 1)
+	return Concatenate([]*Node{Slice(xp, all, all, AxisRange(0, 1)), xp, Slice(xp, all, all, AxisRange(w-1, w))}, 2)
+}
+
+// conv3x3 is linear(scope, neighbourhood3x3(x), out, kind): a 3x3
+// convolution of x [N, h, w, C] with replicated edges, with the same
+// variables (w [9*C, out] in (dy, dx, c) row-major order, b [out]). On the
+// ONNX exporter's backend it is written as one convolution of the padded
+// x (ONNX Conv, which ONNX Runtime runs without materialising the 9*C
+// neighbourhoods); elsewhere as the neighbourhood and a MatMul, which is
+// what the pure-Go backend runs fastest.
+func conv3x3(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
+	if x.Graph().Backend().Name() != onnxExportBackend {
+		return linear(scope, neighbourhood3x3(x), out, kind)
+	}
+	g := x.Graph()
+	c := x.Shape().Dimensions[x.Rank()-1]
+	w := param(scope, "w", kind, 1/math.Sqrt(float64(9*c)), 9*c, out).ValueGraph(g)
+	b := param(scope, "b", initZero, 0, out).ValueGraph(g)
+	kernel := Reshape(w, 3, 3, c, out)
+	y := ConvGeneral(padEdges(x), kernel, ConvolveAxesConfig{
+		InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+		KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2},
+	}, nil, [][2]int{{0, 0}, {0, 0}}, nil, nil, 1, 1)
+	return Add(y, Reshape(b, 1, 1, 1, out))
+}
+
+// onnxExportBackend is the name of package onnx's recording backend
+// (onnx.Name; not imported here to keep the model free of the exporter).
+const onnxExportBackend = "onnx-export"
+
 // neighbourhood3x3 returns, for x [N, h, w, C], the 3x3 neighbourhood of every
 // position stacked on the feature axis: [N, h, w, 9*C] in (dy, dx) row-major
 // order, replicating edges. Followed by a dense layer it is a 3x3
@@ -255,8 +293,7 @@ func neighbourhood3x3(x *Node) *Node {
 	d := x.Shape().Dimensions
 	h, w := d[1], d[2]
 	all := AxisRange()
-	xp := Concatenate([]*Node{Slice(x, all, AxisRange(0, 1)), x, Slice(x, all, AxisRange(h-1, h))}, 1)
-	xp = Concatenate([]*Node{Slice(xp, all, all, AxisRange(0, 1)), xp, Slice(xp, all, all, AxisRange(w-1, w))}, 2)
+	xp := padEdges(x)
 	parts := make([]*Node, 0, 9)
 	for dy := 0; dy < 3; dy++ {
 		for dx := 0; dx < 3; dx++ {

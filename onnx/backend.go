@@ -6,7 +6,7 @@
 // runs, with no second definition of them.
 //
 // Only the ops the pssr networks use are implemented (elementwise math,
-// Reshape, Transpose, DotGeneral, Gather of rows, Concatenate,
+// Reshape, Transpose, DotGeneral, ConvGeneral, Gather of rows, Concatenate,
 // BroadcastInDim, reductions, Softmax, ...); any other op fails the export
 // with an error naming it that wraps compute.ErrNotImplemented. The recorder
 // never executes anything: run the models with package ort or any ONNX
@@ -36,12 +36,19 @@ const Name = "onnx-export"
 // A Recorder holds no state between graphs and is safe for concurrent use.
 type Recorder struct {
 	notimplemented.Backend
+	ortOps bool
 }
 
 var _ compute.Backend = (*Recorder)(nil)
 
-// NewRecorder returns a recording backend.
+// NewRecorder returns a recording backend that writes standard ONNX ops
+// only.
 func NewRecorder() *Recorder { return &Recorder{} }
+
+// NewORTRecorder returns a recording backend that may also write ONNX
+// Runtime's own ops (domain com.microsoft: FastGelu) where they are faster;
+// its models run on ONNX Runtime only.
+func NewORTRecorder() *Recorder { return &Recorder{ortOps: true} }
 
 // Name implements compute.Backend.
 func (r *Recorder) Name() string { return Name }
@@ -71,7 +78,8 @@ func (r *Recorder) Capabilities() compute.Capabilities {
 		compute.OpTypeSlice, compute.OpTypeBroadcastInDim, compute.OpTypeIota,
 		compute.OpTypeReduceSum, compute.OpTypeReduceMax, compute.OpTypeReduceMin,
 		compute.OpTypeReduceProduct, compute.OpTypeDotGeneral, compute.OpTypeGather,
-		compute.OpTypeFusedSoftmax,
+		compute.OpTypeFusedSoftmax, compute.OpTypeConvGeneral, compute.OpTypeFusedLayerNorm,
+		compute.OpTypeFusedGelu,
 	} {
 		ops[op] = true
 	}
@@ -86,7 +94,7 @@ func (r *Recorder) Capabilities() compute.Capabilities {
 
 // Builder implements compute.Backend.
 func (r *Recorder) Builder(name string) compute.Builder {
-	b := &builder{name: name}
+	b := &builder{name: name, contrib: r.ortOps}
 	b.main = &function{b: b}
 	b.main.ErrFn = func(op compute.OpType) error {
 		return fmt.Errorf("onnx: op %s is not supported by the ONNX exporter: %w", op, compute.ErrNotImplemented)
@@ -100,6 +108,11 @@ type value struct {
 	name  string
 	shape shapes.Shape
 	prod  *node // nil for inputs and initializers
+	// unexpanded, for the output of an Expand, is Expand's input (of the
+	// same rank, ones on the broadcast axes): elementwise ops read it
+	// instead and broadcast it themselves, so that the expanded tensor is
+	// never made when nothing else reads it.
+	unexpanded *value
 }
 
 // node is one recorded ONNX node.
@@ -120,6 +133,7 @@ type initializer struct {
 // builder records one graph.
 type builder struct {
 	name     string
+	contrib  bool // ONNX Runtime's com.microsoft ops may be used
 	main     *function
 	params   []*value
 	inits    []*initializer
@@ -318,7 +332,57 @@ func (f *function) binary(opType compute.OpType, op string, lhs, rhs compute.Val
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", op, err)
 	}
-	return f.emit(op, shape, vs, attrs...), nil
+	return f.emit(op, shape, unexpand(shape, vs), attrs...), nil
+}
+
+// unexpand replaces the operands of an elementwise op with output shape
+// out that are expanded tensors by their unexpanded inputs, as long as
+// ONNX's broadcasting of the operands still gives out.
+func unexpand(out shapes.Shape, vs []*value) []*value {
+	rs := slices.Clone(vs)
+	for i, v := range vs {
+		if v.unexpanded == nil {
+			continue
+		}
+		try := slices.Clone(rs)
+		try[i] = v.unexpanded
+		if broadcastDims(try) != nil && slices.Equal(broadcastDims(try), out.Dimensions) {
+			rs = try
+		}
+	}
+	return rs
+}
+
+// broadcastDims is ONNX's multidirectional broadcast of the operands'
+// shapes (nil when they do not broadcast). Scalars broadcast to anything.
+func broadcastDims(vs []*value) []int {
+	var dims []int
+	for _, v := range vs {
+		d := v.shape.Dimensions
+		if len(d) == 0 {
+			continue
+		}
+		if dims == nil {
+			dims = slices.Clone(d)
+			continue
+		}
+		if len(d) != len(dims) {
+			return nil
+		}
+		for k := range d {
+			switch {
+			case dims[k] == d[k], d[k] == 1:
+			case dims[k] == 1:
+				dims[k] = d[k]
+			default:
+				return nil
+			}
+		}
+	}
+	if dims == nil {
+		return []int{}
+	}
+	return dims
 }
 
 func (f *function) compare(opType compute.OpType, op string, lhs, rhs compute.Value, not bool) (compute.Value, error) {
@@ -481,7 +545,7 @@ func (f *function) Where(cond, onTrue, onFalse compute.Value) (compute.Value, er
 	if err != nil {
 		return nil, fmt.Errorf("onnx: Where: %w", err)
 	}
-	return f.emit("Where", shape, vs), nil
+	return f.emit("Where", shape, unexpand(shape, vs)), nil
 }
 
 // ConvertDType is Cast.
@@ -621,7 +685,9 @@ func (f *function) BroadcastInDim(operand compute.Value, outputShape shapes.Shap
 	if slices.Equal(mid, outputShape.Dimensions) {
 		return v, nil
 	}
-	return f.emit("Expand", shapes.Make(v.shape.DType, outputShape.Dimensions...), []*value{v, f.ints64(outputShape.Dimensions)}), nil
+	out := f.emit("Expand", shapes.Make(v.shape.DType, outputShape.Dimensions...), []*value{v, f.ints64(outputShape.Dimensions)})
+	out.unexpanded = v
+	return out, nil
 }
 
 // Iota is recorded as a constant (shapes are static).
@@ -843,4 +909,141 @@ func (f *function) Gather(operand, startIndices compute.Value, indexVectorAxis i
 		}
 	}
 	return f.transpose(g, perm, outShape), nil
+}
+
+// ConvGeneral is ONNX Conv, which takes the input as [batch, channels,
+// spatial...] and the kernel as [out, in, spatial...]: both are transposed
+// to that form (a weight's transpose is folded by ONNX Runtime when the
+// session loads), and the result is transposed to the output axes that
+// axes asks for. Input dilations and batch groups are not supported.
+func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig,
+	strides []int, paddings [][2]int, inputDilations, kernelDilations []int,
+	channelGroupCount, batchGroupCount int) (compute.Value, error) {
+	vs, err := f.vals(input, kernel)
+	if err != nil {
+		return nil, err
+	}
+	x, k := vs[0], vs[1]
+	outShape, err := shapeinference.ConvGeneral(x.shape, k.shape, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: ConvGeneral: %w", err)
+	}
+	for _, d := range inputDilations {
+		if d != 1 {
+			return nil, fmt.Errorf("onnx: ConvGeneral with input dilations %v: %w", inputDilations, compute.ErrNotImplemented)
+		}
+	}
+	if batchGroupCount > 1 {
+		return nil, fmt.Errorf("onnx: ConvGeneral with batch groups: %w", compute.ErrNotImplemented)
+	}
+	nsp := len(axes.InputSpatial)
+	arrange := func(v *value, perm []int) *value {
+		dims := make([]int, len(perm))
+		for i, p := range perm {
+			dims[i] = v.shape.Dimensions[p]
+		}
+		return f.transpose(v, perm, shapes.Make(v.shape.DType, dims...))
+	}
+	xv := arrange(x, slices.Concat([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial))
+	kv := arrange(k, slices.Concat([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial))
+	ones := func(v []int) []int {
+		if len(v) == 0 {
+			v = make([]int, nsp)
+			for i := range v {
+				v[i] = 1
+			}
+		}
+		return v
+	}
+	pads := make([]int, 2*nsp)
+	for i, p := range paddings {
+		pads[i], pads[nsp+i] = p[0], p[1]
+	}
+	convDims := []int{outShape.Dimensions[axes.OutputBatch], outShape.Dimensions[axes.OutputChannels]}
+	for _, a := range axes.OutputSpatial {
+		convDims = append(convDims, outShape.Dimensions[a])
+	}
+	out := f.emit("Conv", shapes.Make(outShape.DType, convDims...), []*value{xv, kv},
+		intsAttr("kernel_shape", kv.shape.Dimensions[2:]), intsAttr("pads", pads),
+		intsAttr("strides", ones(strides)), intsAttr("dilations", ones(kernelDilations)),
+		intAttr("group", max(1, channelGroupCount)))
+	// Output axis j of the result is axis perm[j] of Conv's [batch,
+	// channels, spatial...].
+	perm := make([]int, outShape.Rank())
+	perm[axes.OutputBatch], perm[axes.OutputChannels] = 0, 1
+	for i, a := range axes.OutputSpatial {
+		perm[a] = 2 + i
+	}
+	return f.transpose(out, perm, outShape), nil
+}
+
+// FusedLayerNorm is ONNX LayerNormalization (opset 17) over trailing axes;
+// a missing gamma is ones. Other axes fall back to the decomposed form.
+func (f *function) FusedLayerNorm(x compute.Value, axes []int, epsilon float64, gamma, beta compute.Value) (compute.Value, error) {
+	v, err := f.val(x)
+	if err != nil {
+		return nil, err
+	}
+	r := v.shape.Rank()
+	if len(axes) == 0 || v.shape.DType != dtypes.Float32 {
+		return nil, fmt.Errorf("onnx: FusedLayerNorm over %v of %s: %w", axes, v.shape, compute.ErrNotImplemented)
+	}
+	for i, a := range axes {
+		if a != r-len(axes)+i {
+			return nil, fmt.Errorf("onnx: FusedLayerNorm over %v (not the trailing axes): %w", axes, compute.ErrNotImplemented)
+		}
+	}
+	norm := v.shape.Dimensions[axes[0]:]
+	operand := func(p compute.Value, fill float32) (*value, error) {
+		if p != nil {
+			pv, err := f.val(p)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Equal(pv.shape.Dimensions, norm) {
+				return nil, fmt.Errorf("onnx: FusedLayerNorm: scale or bias %s, want %v: %w", pv.shape, norm, compute.ErrNotImplemented)
+			}
+			return pv, nil
+		}
+		n := 1
+		for _, d := range norm {
+			n *= d
+		}
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = fill
+		}
+		raw, _ := rawData(data)
+		return f.constant(raw, shapes.Make(dtypes.Float32, norm...))
+	}
+	scale, err := operand(gamma, 1)
+	if err != nil {
+		return nil, err
+	}
+	ins := []*value{v, scale}
+	if beta != nil {
+		b, err := operand(beta, 0)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, b)
+	}
+	return f.emit("LayerNormalization", v.shape, ins, intAttr("axis", axes[0]), floatAttr("epsilon", float32(epsilon))), nil
+}
+
+// FusedGelu is ONNX Runtime's FastGelu (the tanh approximation, domain
+// com.microsoft) when the builder may use ONNX Runtime's own ops
+// (Spec.ContribOps); otherwise, and for the exact form, the decomposed
+// form is recorded.
+func (f *function) FusedGelu(x compute.Value, exact bool) (compute.Value, error) {
+	v, err := f.val(x)
+	if err != nil {
+		return nil, err
+	}
+	if exact || !f.b.contrib || v.shape.DType != dtypes.Float32 {
+		return nil, fmt.Errorf("onnx: FusedGelu (exact %v, ONNX Runtime ops %v): %w", exact, f.b.contrib, compute.ErrNotImplemented)
+	}
+	out := f.emit("FastGelu", v.shape, []*value{v})
+	out.prod.domain = DomainMicrosoft
+	return out, nil
 }

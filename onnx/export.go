@@ -73,11 +73,14 @@ type Model struct {
 	// initializers (weights and constants) in the model.
 	Nodes, Initializers int
 	// MatMulFLOPs is 2*M*K*N summed over the model's MatMul nodes (B times
-	// that for a batched product): the dense arithmetic of one run, the
-	// numerator of a network's GFLOP/s.
+	// that for a batched product) and the same count for its convolutions
+	// (2 * output elements * kernel elements per output channel): the
+	// dense arithmetic of one run, the numerator of a network's GFLOP/s.
 	MatMulFLOPs int64
 	// Int8MatMuls is the number of products written in int8 (Spec.Int8).
 	Int8MatMuls int
+	// Ops counts the model's nodes by operator.
+	Ops map[string]int
 }
 
 // WriteFile writes the model to path (an .onnx file).
@@ -107,6 +110,10 @@ type Spec struct {
 	// activations quantised per tensor at run time. Such a model runs on
 	// ONNX Runtime only.
 	Int8 bool
+	// ORTOps lets the model use ONNX Runtime's own ops (NewORTRecorder)
+	// where they are faster than the standard ones; such a model runs on
+	// ONNX Runtime only.
+	ORTOps bool
 }
 
 // Export builds spec.Fn for spec.Inputs on a Recorder, with the variables
@@ -122,7 +129,11 @@ func Export(store *mlmodel.Store, spec Spec) (model *Model, err error) {
 			}
 		}
 	}()
-	exec, err := mlmodel.NewExec(NewRecorder(), store, spec.Fn)
+	rec := NewRecorder()
+	if spec.ORTOps {
+		rec = NewORTRecorder()
+	}
+	exec, err := mlmodel.NewExec(rec, store, spec.Fn)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: exporting %s: %w", spec.Name, err)
 	}
@@ -166,14 +177,16 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	}
 	// visit appends producers after their inputs: a topological order.
 	var qinits []*initializer
-	var domains []string
 	if spec.Int8 {
 		var err error
 		if qinits, err = quantizeMatMuls(liveNodes, store); err != nil {
 			return nil, err
 		}
-		if len(qinits) > 0 {
-			domains = append(domains, DomainMicrosoft)
+	}
+	var domains []string // the operator sets beyond the default one
+	for _, n := range liveNodes {
+		if n.domain != "" && !slices.Contains(domains, n.domain) {
+			domains = append(domains, n.domain)
 		}
 	}
 	// The variables the model reads (after the rewrite, which replaces
@@ -277,17 +290,24 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	}
 	var flops int64
 	int8MatMuls := 0
+	ops := map[string]int{}
+	for _, n := range append(scalarNodes, liveNodes...) {
+		ops[n.op]++
+	}
 	for _, n := range liveNodes {
 		if n.op == "DynamicQuantizeMatMul" {
 			int8MatMuls++
 		}
-		if n.op == "MatMul" && len(n.inputs) == 2 || n.op == "DynamicQuantizeMatMul" {
+		switch {
+		case n.op == "MatMul" && len(n.inputs) == 2 || n.op == "DynamicQuantizeMatMul":
 			flops += matMulFLOPs(n.inputs[0].shape, n.inputs[1].shape)
+		case n.op == "Conv":
+			flops += convFLOPs(n.outputs[0].shape, n.inputs[1].shape)
 		}
 	}
 	keys := slices.Sorted(maps.Keys(spec.Metadata))
 	return &Model{
-		MatMulFLOPs: flops, Int8MatMuls: int8MatMuls,
+		MatMulFLOPs: flops, Int8MatMuls: int8MatMuls, Ops: ops,
 		Name: spec.Name, Inputs: inputs, Outputs: outputs,
 		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys, domains),
 		Nodes: len(scalarNodes) + len(liveNodes), Initializers: nInit,
@@ -302,6 +322,20 @@ func tensorRaw(t *tensors.Tensor) ([]byte, error) {
 		return nil, e
 	}
 	return raw, err
+}
+
+// convFLOPs returns 2 * (output elements) * (kernel elements per output
+// channel) for a Conv with output [N, M, spatial...] and kernel [M, C/group,
+// kernel spatial...]: the products of the same convolution done as a MatMul.
+func convFLOPs(out, kernel shapes.Shape) int64 {
+	n := int64(2)
+	for _, d := range out.Dimensions {
+		n *= int64(d)
+	}
+	for _, d := range kernel.Dimensions[1:] {
+		n *= int64(d)
+	}
+	return n
 }
 
 // matMulFLOPs returns 2*B*M*K*N for a MatMul of a [B..., M, K] and b

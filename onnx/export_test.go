@@ -65,3 +65,41 @@ func TestMatMulFLOPs(t *testing.T) {
 		t.Errorf("MatMulFLOPs = %d, want %d", md.MatMulFLOPs, want)
 	}
 }
+
+// TestFusedOps checks which single ONNX nodes the exporter writes: Conv
+// for ConvGeneral (and its FLOPs), LayerNormalization for the fused layer
+// norm, FastGelu for the fused GELU only with ORTOps (the decomposed form
+// otherwise), and no Expand when only elementwise ops read a broadcast.
+func TestFusedOps(t *testing.T) {
+	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
+		x, k := in[0], in[1]
+		conv := ConvGeneral(x, k, ConvolveAxesConfig{
+			InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+			KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+			OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2},
+		}, nil, [][2]int{{1, 1}, {1, 1}}, nil, nil, 1, 1)
+		ln, _ := InternalFusedOpCaller(func() *Node { return BackendFusedLayerNorm(x, []int{3}, 1e-6, nil, nil) },
+			func() *Node { return Sub(x, ReduceAndKeep(x, ReduceMean, 3)) }, false)
+		gelu, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, false) },
+			func() *Node { return Mul(x, Sigmoid(MulScalar(x, 1.702))) }, false)
+		sum := Add(x, BroadcastToDims(Reshape(in[2], 1, 1, 1, 5), 2, 7, 9, 5))
+		return []*Node{conv, ln, gelu, sum}
+	}
+	ins := []shapes.Shape{shapes.Make(dtypes.Float32, 2, 7, 9, 5), shapes.Make(dtypes.Float32, 3, 3, 5, 4), shapes.Make(dtypes.Float32, 5)}
+	for _, ortOps := range []bool{false, true} {
+		md, err := onnx.Export(mlmodel.NewStore(), onnx.Spec{Name: "fused", Fn: fn, Inputs: ins, ORTOps: ortOps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantGelu := 0
+		if ortOps {
+			wantGelu = 1
+		}
+		if md.Ops["Conv"] != 1 || md.Ops["LayerNormalization"] != 1 || md.Ops["FastGelu"] != wantGelu || md.Ops["Expand"] != 0 {
+			t.Errorf("ORTOps %v: ops %v, want one Conv, one LayerNormalization, %d FastGelu, no Expand", ortOps, md.Ops, wantGelu)
+		}
+		if want := int64(2 * 2 * 7 * 9 * 4 * 3 * 3 * 5); md.MatMulFLOPs != want {
+			t.Errorf("FLOPs %d, want %d (the convolution's)", md.MatMulFLOPs, want)
+		}
+	}
+}

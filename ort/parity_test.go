@@ -6,9 +6,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/pssr/pssr/internal/fixture"
+	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/netrun"
 	"github.com/pssr/pssr/ort"
@@ -112,5 +116,72 @@ func TestParity(t *testing.T) {
 	}
 	if feats == nil {
 		t.Fatal("no base step among the networks")
+	}
+}
+
+// TestFusedOpsParity runs the ops the exporter writes as single ONNX nodes
+// (Conv from ConvGeneral, LayerNormalization, FastGelu, and elementwise
+// ops on broadcast operands, which read the unexpanded operand) on both
+// runtimes: a strided, padded convolution with its axes in a non-NCHW
+// order, a layer norm with and without gain and bias, GELU, and a sum
+// of broadcasts.
+func TestFusedOpsParity(t *testing.T) {
+	r := runtimeOrSkip(t)
+	goRT := netrun.GoMLX{Backend: testbackend.New(t)}
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := randTensor(rng, shapes.Make(dtypes.Float32, 2, 7, 9, 5), -1, 1)
+	kernel := randTensor(rng, shapes.Make(dtypes.Float32, 3, 3, 5, 4), -1, 1)
+	gain := randTensor(rng, shapes.Make(dtypes.Float32, 5), 0.5, 1.5)
+	bias := randTensor(rng, shapes.Make(dtypes.Float32, 5), -1, 1)
+	row := randTensor(rng, shapes.Make(dtypes.Float32, 9, 1), -1, 1)
+	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
+		x, k, g, b, row := in[0], in[1], in[2], in[3], in[4]
+		conv := ConvGeneral(x, k, ConvolveAxesConfig{
+			InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+			KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+			OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3},
+		}, []int{2, 1}, [][2]int{{1, 0}, {2, 1}}, nil, nil, 1, 1)
+		// The decomposed forms are what a backend without the fused op
+		// runs; either way both runtimes must agree.
+		layerNorm := func(g, b *Node) *Node {
+			out, _ := InternalFusedOpCaller(func() *Node { return BackendFusedLayerNorm(x, []int{3}, 1e-6, g, b) },
+				func() *Node {
+					xc := Sub(x, ReduceAndKeep(x, ReduceMean, 3))
+					y := Div(xc, Sqrt(AddScalar(ReduceAndKeep(Square(xc), ReduceMean, 3), 1e-6)))
+					if g == nil {
+						return y
+					}
+					return Add(Mul(y, Reshape(g, 1, 1, 1, 5)), Reshape(b, 1, 1, 1, 5))
+				}, false)
+			return out
+		}
+		ln, plain := layerNorm(g, b), layerNorm(nil, nil)
+		gelu, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, false) },
+			func() *Node {
+				c := Tanh(MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi)))
+				return Mul(x, MulScalar(OnePlus(c), 0.5))
+			}, false)
+		// [9, 1] + [1, 5] broadcast to [2, 7, 9, 5], then added to x.
+		sum := Add(x, Add(BroadcastToDims(Reshape(row, 1, 1, 9, 1), 2, 7, 9, 5), BroadcastToDims(Reshape(b, 1, 1, 1, 5), 2, 7, 9, 5)))
+		return []*Node{conv, ln, plain, gelu, sum}
+	}
+	args := []any{x, kernel, gain, bias, row}
+	gf, _ := goRT.Compile(mlmodel.NewStore(), "fused", fn)
+	of, _ := r.Compile(mlmodel.NewStore(), "fused", fn)
+	want, err := gf.Exec(context.Background(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := of.Exec(context.Background(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"conv", "layer norm", "plain layer norm", "gelu", "broadcast sum"} {
+		if !got[i].Shape().Equal(want[i].Shape()) {
+			t.Fatalf("%s: shape %s on ort, %s on go", name, got[i].Shape(), want[i].Shape())
+		}
+		if d := fixture.MaxTensorDiff(t, want[i], got[i]); d > 1e-4 {
+			t.Errorf("%s: max |go - ort| = %.3g", name, d)
+		}
 	}
 }

@@ -24,6 +24,10 @@ type Options struct {
 	// weights quantised per output column when the model is exported,
 	// activations per tensor at run time.
 	Int8 bool
+	// Profile, when set, makes every session write ONNX Runtime's own
+	// profile (per-node times, JSON for chrome://tracing) to a file named
+	// Profile plus a timestamp, when the session closes.
+	Profile string
 }
 
 // Session is one ONNX model loaded in ONNX Runtime. It is not safe for
@@ -59,6 +63,11 @@ func NewSession(m *onnx.Model, opt Options) (*Session, error) {
 	}
 	if err := so.SetMemPattern(false); err != nil {
 		return nil, fmt.Errorf("ort: %s: memory pattern: %w", m.Name, err)
+	}
+	if opt.Profile != "" {
+		if err := so.EnableProfiling(opt.Profile); err != nil {
+			return nil, fmt.Errorf("ort: %s: profiling: %w", m.Name, err)
+		}
 	}
 	in := make([]string, len(m.Inputs))
 	for i, t := range m.Inputs {
@@ -264,7 +273,7 @@ func (f *Func) Exec(ctx context.Context, args ...any) ([]*tensors.Tensor, error)
 	}
 	s, ok := f.sessions[key.String()]
 	if !ok {
-		m, err := onnx.Export(f.store, onnx.Spec{Name: f.name, Fn: f.fn, Inputs: ins, Int8: f.r.opt.Int8})
+		m, err := onnx.Export(f.store, onnx.Spec{Name: f.name, Fn: f.fn, Inputs: ins, Int8: f.r.opt.Int8, ORTOps: true})
 		if err != nil {
 			return nil, fmt.Errorf("ort: %w", err)
 		}

@@ -8,6 +8,7 @@ package rtbench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -196,6 +197,11 @@ func Run(ctx context.Context, m *model.Model, modelName string, rts []netrun.Run
 			})
 			if err != nil {
 				return nil, fmt.Errorf("rtbench: %s on %s: %w", n.Name, rt.Name(), err)
+			}
+			if c, ok := f.(io.Closer); ok { // an ORT network's sessions
+				if err := c.Close(); err != nil {
+					return nil, fmt.Errorf("rtbench: %s on %s: %w", n.Name, rt.Name(), err)
+				}
 			}
 			r := NetworkResult{Network: n.Name, Runtime: rt.Name(), Seconds: sec, Reps: reps,
 				MatMulFLOPs: md.MatMulFLOPs, GFLOPS: float64(md.MatMulFLOPs) / sec / 1e9}

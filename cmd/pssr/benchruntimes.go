@@ -28,6 +28,7 @@ type benchRuntimesOptions struct {
 	minReps               int
 	networks              []string
 	int8                  bool
+	ortProfile            string
 }
 
 func newBenchRuntimesCmd(a *app) *cobra.Command {
@@ -60,6 +61,7 @@ This is the measurement behind --runtime auto (docs/benchmarks.md).`,
 	f.IntVar(&o.minReps, "min-reps", o.minReps, "least timed runs of each case")
 	f.StringSliceVar(&o.networks, "networks", nil, "networks to time (default all: encoder,decoder,base_step,draft_step)")
 	f.BoolVar(&o.int8, "int8", false, "also time ONNX Runtime with int8 dense products (--runtime ort-int8)")
+	f.StringVar(&o.ortProfile, "ort-profile", "", "write ONNX Runtime's per-node profile of each network to `PREFIX`<timestamp>.json")
 	f.StringVar(&o.jsonPath, "json", "", "write the report as JSON to `FILE`")
 	return cmd
 }
@@ -79,7 +81,8 @@ func (o *benchRuntimesOptions) run(cmd *cobra.Command, a *app) error {
 		return err
 	}
 	defer be.Finalize()
-	ortRT, _, err := ort.Select(ort.RuntimeORT, be, ort.Options{})
+	ortOpt := ort.Options{Profile: o.ortProfile}
+	ortRT, _, err := ort.Select(ort.RuntimeORT, be, ortOpt)
 	if err != nil {
 		return fmt.Errorf("bench-runtimes needs ONNX Runtime: %w", err)
 	}
@@ -91,7 +94,7 @@ func (o *benchRuntimesOptions) run(cmd *cobra.Command, a *app) error {
 		"clip", fmt.Sprintf("%dx%dx%d", o.frames, o.width, o.height))
 	rts := []netrun.Runtime{netrun.GoMLX{Backend: be}, ortRT}
 	if o.int8 {
-		int8RT, _, err := ort.Select(ort.RuntimeORTInt8, be, ort.Options{})
+		int8RT, _, err := ort.Select(ort.RuntimeORTInt8, be, ortOpt)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,6 +30,8 @@ type app struct {
 	log            *slog.Logger
 	logLevel       string
 	quiet          bool
+	cpuProfile     string
+	stopProfile    func() error // set while --cpu-profile records
 }
 
 // newRootCmd builds the command tree.
@@ -48,6 +52,13 @@ high-frequency detail from the draft.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
+			if a.cpuProfile != "" {
+				stop, err := startCPUProfile(a.cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpu-profile: %w", err)
+				}
+				a.stopProfile = stop
+			}
 			return nil
 		},
 	}
@@ -55,10 +66,33 @@ high-frequency detail from the draft.`,
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress bar")
+	root.PersistentFlags().StringVar(&a.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the command to `FILE` (go tool pprof; time inside ONNX Runtime shows as cgo calls)")
 	for _, c := range commands {
 		root.AddCommand(c(a))
 	}
 	return root
+}
+
+// startCPUProfile records a CPU profile into path (written to a temporary
+// file, renamed into place by the returned stop).
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+		return os.Rename(f.Name(), path)
+	}, nil
 }
 
 // commands lists the constructors of the subcommands, one per file.
@@ -88,7 +122,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	a := &app{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := root.ExecuteContext(ctx)
+	if a.stopProfile != nil {
+		if perr := a.stopProfile(); perr != nil && err == nil {
+			err = fmt.Errorf("--cpu-profile: %w", perr)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "pssr: interrupted")
 			return 130
