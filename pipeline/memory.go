@@ -16,17 +16,19 @@ import (
 // chunk (FrameChunk frames at most) of a tile. pssr-tiny's decoder fine
 // stage is 32 wide; that part grows with the width.
 //
-// Measured (session 6, 1280x720 x4 output, mode pssr; window 8 / tile 768,
-// 16 / 768 and 16 / 384): pure Go 1.64, 2.57 and 0.97 GB, estimated 1.82,
-// 2.72 and 1.20; ONNX Runtime (sessions without arena, two malloc arenas)
-// 3.15, 4.84 and 1.77 GB, estimated 3.60, 5.34 and 2.17.
+// Measured (1280x720 x4 output, mode pssr; window 8 / tile 768, 16 / 768
+// and 16 / 384): pure Go (session 6) 1.64, 2.57 and 0.97 GB, estimated
+// 1.82, 2.72 and 1.20; ONNX Runtime (session 7: sessions without arena, two
+// malloc arenas, the 3x3 layers as convolutions) 1.49, 2.15 and 1.00 GB,
+// estimated 1.79, 2.51 and 1.21 (session 6, before the convolutions: 3.15,
+// 4.84 and 1.77 GB).
 type memoryModel struct {
 	fixed, perOutPixel, perTilePixel, perDecodePixel int64
 }
 
 var (
 	memGo  = memoryModel{fixed: 128 << 20, perOutPixel: 32, perTilePixel: 160, perDecodePixel: 360}
-	memORT = memoryModel{fixed: 512 << 20, perOutPixel: 32, perTilePixel: 340, perDecodePixel: 600}
+	memORT = memoryModel{fixed: 256 << 20, perOutPixel: 32, perTilePixel: 110, perDecodePixel: 360}
 )
 
 // memFineReference is the decoder fine-stage width the decoder's cost was

@@ -44,8 +44,10 @@ func TestFitMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if goOpt.WindowT >= d.WindowT || ortOpt.WindowT >= goOpt.WindowT || goOpt.Tile != d.Tile {
-		t.Errorf("4G a job: window %d on go and %d on ort, tile %d; want both below %d, ort's below go's, tile %d",
+	// Each runtime has its own model: since the 3x3 layers run as
+	// convolutions, ONNX Runtime needs the less memory of the two.
+	if goOpt.WindowT >= d.WindowT || ortOpt.WindowT <= goOpt.WindowT || goOpt.Tile != d.Tile {
+		t.Errorf("4G a job: window %d on go and %d on ort, tile %d; want go's below %d, ort's above go's, tile %d",
 			goOpt.WindowT, ortOpt.WindowT, goOpt.Tile, d.WindowT, d.Tile)
 	}
 	if est := pipeline.EstimateMemory("ort", cfg, ortOpt, 1280, 720, 300); est > 4<<30 {
