@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/gomlx/compute"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
@@ -173,12 +174,31 @@ func attention(scope *mlmodel.Scope, x *Node, heads int, rope bool) *Node {
 		q, k = rotary(q), rotary(k)
 	}
 	v := Reshape(linear(scope.At("v"), x, d, initNormal), b, s, heads, hd)
-	// logits [b, heads, q, k]; o [b, heads, q, hd] -> [b, q, heads, hd].
-	logits := MulScalar(DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
-	att := Softmax(logits, -1)
-	o := DotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
-	o = TransposeAllDims(o, 0, 2, 1, 3)
-	return linear(scope.At("o"), Reshape(o, b, s, d), d, initNormal)
+	return linear(scope.At("o"), Reshape(attend(q, k, v), b, s, d), d, initNormal)
+}
+
+// attend is softmax(q·kᵀ/√hd)·v per head for q, k, v [B, S, heads, hd],
+// returned as [B, S, heads, hd]. On the ONNX exporter's backend it is the
+// fused attention op (which the exporter writes as ONNX Runtime's
+// MultiHeadAttention, without the transposes of the heads); elsewhere the
+// products and softmax below.
+func attend(q, k, v *Node) *Node {
+	hd := q.Shape().Dimensions[3]
+	decomposed := func() *Node {
+		// logits [b, heads, q, k]; o [b, heads, q, hd] -> [b, q, heads, hd].
+		logits := MulScalar(DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}), 1/math.Sqrt(float64(hd)))
+		att := Softmax(logits, -1)
+		o := DotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
+		return TransposeAllDims(o, 0, 2, 1, 3)
+	}
+	if q.Graph().Backend().Name() != onnxExportBackend {
+		return decomposed()
+	}
+	out, _ := InternalFusedOpCaller(func() *Node {
+		o, _ := BackendFusedScaledDotProductAttention(q, k, v, compute.AttentionAxesLayoutBSHD, nil)
+		return o
+	}, decomposed, true)
+	return out
 }
 
 // ropeBase is the wavelength base of the rotary position embedding.

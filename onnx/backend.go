@@ -16,6 +16,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/gomlx/compute"
@@ -79,7 +80,7 @@ func (r *Recorder) Capabilities() compute.Capabilities {
 		compute.OpTypeReduceSum, compute.OpTypeReduceMax, compute.OpTypeReduceMin,
 		compute.OpTypeReduceProduct, compute.OpTypeDotGeneral, compute.OpTypeGather,
 		compute.OpTypeFusedSoftmax, compute.OpTypeConvGeneral, compute.OpTypeFusedLayerNorm,
-		compute.OpTypeFusedGelu,
+		compute.OpTypeFusedGelu, compute.OpTypeFusedScaledDotProductAttention,
 	} {
 		ops[op] = true
 	}
@@ -1046,4 +1047,37 @@ func (f *function) FusedGelu(x compute.Value, exact bool) (compute.Value, error)
 	out := f.emit("FastGelu", v.shape, []*value{v})
 	out.prod.domain = DomainMicrosoft
 	return out, nil
+}
+
+// FusedScaledDotProductAttention is ONNX Runtime's MultiHeadAttention
+// (domain com.microsoft) for [batch, seq, heads, dim] operands without a
+// mask, bias or causal masking, when the builder may use ONNX Runtime's own
+// ops: the heads are split inside the op, so the transposes of the
+// decomposed form are not written. Otherwise the decomposed form is
+// recorded.
+func (f *function) FusedScaledDotProductAttention(query, key, val compute.Value, axesLayout compute.AttentionAxesLayout,
+	options *compute.ScaledDotProductAttentionConfig) (compute.Value, []compute.Value, error) {
+	vs, err := f.vals(query, key, val)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, k, v := vs[0], vs[1], vs[2]
+	plain := options == nil || (options.Mask == nil && options.Bias == nil && !options.Causal &&
+		options.QuerySeqLen == nil && options.KeyValueSeqLen == nil)
+	if !f.b.contrib || axesLayout != compute.AttentionAxesLayoutBSHD || !plain || q.shape.Rank() != 4 ||
+		q.shape.DType != dtypes.Float32 || !k.shape.Equal(v.shape) || k.shape.Dimensions[2] != q.shape.Dimensions[2] ||
+		k.shape.Dimensions[3] != q.shape.Dimensions[3] {
+		return nil, nil, fmt.Errorf("onnx: FusedScaledDotProductAttention of %s, %s, %s: %w", q.shape, k.shape, v.shape, compute.ErrNotImplemented)
+	}
+	b, s, h, d := q.shape.Dimensions[0], q.shape.Dimensions[1], q.shape.Dimensions[2], q.shape.Dimensions[3]
+	l := k.shape.Dimensions[1]
+	scale := 1 / math.Sqrt(float64(d))
+	if options != nil && options.Scale != 0 {
+		scale = options.Scale
+	}
+	out := f.emit("MultiHeadAttention", shapes.Make(dtypes.Float32, b, s, h*d),
+		[]*value{f.reshape(q, []int{b, s, h * d}), f.reshape(k, []int{b, l, h * d}), f.reshape(v, []int{b, l, h * d})},
+		intAttr("num_heads", h), floatAttr("scale", float32(scale)))
+	out.prod.domain = DomainMicrosoft
+	return f.reshape(out, []int{b, s, h, d}), nil, nil
 }

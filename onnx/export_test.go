@@ -68,8 +68,9 @@ func TestMatMulFLOPs(t *testing.T) {
 
 // TestFusedOps checks which single ONNX nodes the exporter writes: Conv
 // for ConvGeneral (and its FLOPs), LayerNormalization for the fused layer
-// norm, FastGelu for the fused GELU only with ORTOps (the decomposed form
-// otherwise), and no Expand when only elementwise ops read a broadcast.
+// norm, FastGelu for the fused GELU and MultiHeadAttention for the fused
+// attention only with ORTOps (the decomposed forms otherwise), and no
+// Expand when only elementwise ops read a broadcast.
 func TestFusedOps(t *testing.T) {
 	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
 		x, k := in[0], in[1]
@@ -83,7 +84,12 @@ func TestFusedOps(t *testing.T) {
 		gelu, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, false) },
 			func() *Node { return Mul(x, Sigmoid(MulScalar(x, 1.702))) }, false)
 		sum := Add(x, BroadcastToDims(Reshape(in[2], 1, 1, 1, 5), 2, 7, 9, 5))
-		return []*Node{conv, ln, gelu, sum}
+		// [batch 2, seq 7, heads 9, dim 5]
+		att, _ := InternalFusedOpCaller(func() *Node {
+			o, _ := BackendFusedScaledDotProductAttention(x, x, x, compute.AttentionAxesLayoutBSHD, nil)
+			return o
+		}, func() *Node { return x }, false)
+		return []*Node{conv, ln, gelu, sum, att}
 	}
 	ins := []shapes.Shape{shapes.Make(dtypes.Float32, 2, 7, 9, 5), shapes.Make(dtypes.Float32, 3, 3, 5, 4), shapes.Make(dtypes.Float32, 5)}
 	for _, ortOps := range []bool{false, true} {
@@ -91,12 +97,13 @@ func TestFusedOps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantGelu := 0
+		wantORT := 0 // FastGelu and MultiHeadAttention
 		if ortOps {
-			wantGelu = 1
+			wantORT = 1
 		}
-		if md.Ops["Conv"] != 1 || md.Ops["LayerNormalization"] != 1 || md.Ops["FastGelu"] != wantGelu || md.Ops["Expand"] != 0 {
-			t.Errorf("ORTOps %v: ops %v, want one Conv, one LayerNormalization, %d FastGelu, no Expand", ortOps, md.Ops, wantGelu)
+		if md.Ops["Conv"] != 1 || md.Ops["LayerNormalization"] != 1 || md.Ops["FastGelu"] != wantORT ||
+			md.Ops["MultiHeadAttention"] != wantORT || md.Ops["Expand"] != 0 {
+			t.Errorf("ORTOps %v: ops %v, want one Conv, one LayerNormalization, %d FastGelu and MultiHeadAttention, no Expand", ortOps, md.Ops, wantORT)
 		}
 		if want := int64(2 * 2 * 7 * 9 * 4 * 3 * 3 * 5); md.MatMulFLOPs != want {
 			t.Errorf("FLOPs %d, want %d (the convolution's)", md.MatMulFLOPs, want)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -120,11 +121,12 @@ func TestParity(t *testing.T) {
 }
 
 // TestFusedOpsParity runs the ops the exporter writes as single ONNX nodes
-// (Conv from ConvGeneral, LayerNormalization, FastGelu, and elementwise
-// ops on broadcast operands, which read the unexpanded operand) on both
+// (Conv from ConvGeneral, LayerNormalization, FastGelu, MultiHeadAttention,
+// and elementwise ops on broadcast operands, which read the unexpanded
+// operand) on both
 // runtimes: a strided, padded convolution with its axes in a non-NCHW
 // order, a layer norm with and without gain and bias, GELU, and a sum
-// of broadcasts.
+// of broadcasts, and attention.
 func TestFusedOpsParity(t *testing.T) {
 	r := runtimeOrSkip(t)
 	goRT := netrun.GoMLX{Backend: testbackend.New(t)}
@@ -163,7 +165,18 @@ func TestFusedOpsParity(t *testing.T) {
 			}, false)
 		// [9, 1] + [1, 5] broadcast to [2, 7, 9, 5], then added to x.
 		sum := Add(x, Add(BroadcastToDims(Reshape(row, 1, 1, 9, 1), 2, 7, 9, 5), BroadcastToDims(Reshape(b, 1, 1, 1, 5), 2, 7, 9, 5)))
-		return []*Node{conv, ln, plain, gelu, sum}
+		// Attention over [batch 2, seq 7, heads 9, dim 5] with distinct
+		// queries, keys and values.
+		q, kk, v := x, Tanh(x), Sin(x)
+		att, _ := InternalFusedOpCaller(func() *Node {
+			o, _ := BackendFusedScaledDotProductAttention(q, kk, v, compute.AttentionAxesLayoutBSHD, nil)
+			return o
+		}, func() *Node {
+			logits := MulScalar(DotGeneral(q, []int{3}, []int{0, 2}, kk, []int{3}, []int{0, 2}), 1/math.Sqrt(5))
+			o := DotGeneral(Softmax(logits, -1), []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
+			return TransposeAllDims(o, 0, 2, 1, 3)
+		}, false)
+		return []*Node{conv, ln, plain, gelu, sum, att}
 	}
 	args := []any{x, kernel, gain, bias, row}
 	gf, _ := goRT.Compile(mlmodel.NewStore(), "fused", fn)
@@ -176,7 +189,7 @@ func TestFusedOpsParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, name := range []string{"conv", "layer norm", "plain layer norm", "gelu", "broadcast sum"} {
+	for i, name := range []string{"conv", "layer norm", "plain layer norm", "gelu", "broadcast sum", "attention"} {
 		if !got[i].Shape().Equal(want[i].Shape()) {
 			t.Fatalf("%s: shape %s on ort, %s on go", name, got[i].Shape(), want[i].Shape())
 		}
