@@ -5,9 +5,15 @@
 // network's hidden features through fusion layers.
 //
 // Every network is built from dense layers, layer norms and attention on patch
-// tokens (space-to-depth by Reshape/Transpose, 3x3 neighbourhoods by Gather),
-// so each one runs and trains on GoMLX's pure-Go backend, which has no
-// convolution gradients. Sizes come from Config; nothing is hard-coded.
+// tokens (space-to-depth by Reshape/Transpose, 3x3 neighbourhoods by slices
+// and concatenation), so each one runs and trains on GoMLX's pure-Go
+// backend. Sizes come from Config; nothing is hard-coded.
+//
+// The graphs depend on the backend in two documented ways, never in their
+// arithmetic: on the pure-Go backend broadcasts and reductions are MatMuls
+// (bcast.go); on package onnx's recorder (backend name "onnx-export") the
+// 3x3 layers are convolutions and the attention the fused attention op, which
+// the exporter writes as single ONNX nodes (conv3x3, attend).
 //
 // The package knows nothing of schedules or sampling: package pipeline
 // composes these networks with package schedule.

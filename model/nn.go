@@ -2,11 +2,11 @@ package model
 
 import (
 	"fmt"
-	"github.com/gomlx/compute"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"

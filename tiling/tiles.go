@@ -24,12 +24,25 @@ func axisTiles(length, size, overlap, multiple int) [][2]int {
 	if size >= multiple {
 		size -= size % multiple
 	}
-	stride := size - overlap
-	if stride >= multiple {
-		stride -= stride % multiple
+	strideOf := func(size int) int {
+		stride := size - overlap
+		if stride >= multiple {
+			stride -= stride % multiple
+		}
+		return max(stride, 1)
 	}
-	if stride < 1 {
-		stride = 1
+	count := func(size, stride int) int { return 1 + (length-size+stride-1)/stride }
+	stride := strideOf(size)
+	// Balance: the smallest size, in steps of multiple, that still covers
+	// the axis with as many tiles, so the tiles overlap by about what was
+	// asked instead of the last one overlapping its neighbour by much more.
+	if n := count(size, stride); size >= multiple {
+		for s := size - multiple; s > overlap && strideOf(s) >= multiple; s -= multiple {
+			if count(s, strideOf(s)) > n {
+				break
+			}
+			size, stride = s, strideOf(s)
+		}
 	}
 	var out [][2]int
 	s := 0
@@ -45,11 +58,14 @@ func axisTiles(length, size, overlap, multiple int) [][2]int {
 	return append(out, [2]int{last, length})
 }
 
-// Tiles returns the tiles covering a w x h frame, row by row: tiles of
-// size x size pixels overlapping their neighbours by at least overlap
+// Tiles returns the tiles covering a w x h frame, row by row: tiles of at
+// most size x size pixels overlapping their neighbours by at least overlap
 // pixels; the last tile of a row or column is moved back to end at the frame
 // edge (and clipped there when its origin is rounded), and an axis no longer
-// than size is one tile. Where possible tile origins and sizes are multiples
+// than size is one tile. Along an axis the tiles are as few as tiles of
+// size need, and as small as that count allows (1280 pixels with size 768
+// and overlap 128 are two tiles of 704, not of 768 overlapping by 256), so
+// little is computed twice. Where possible tile origins and sizes are multiples
 // of multiple (size and the stride size-overlap are rounded down to
 // multiples, which can only widen the overlap); tiles at the frame edge may
 // still have other sizes, and callers pad each tile as their model needs.

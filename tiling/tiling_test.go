@@ -327,6 +327,23 @@ func TestTiles(t *testing.T) {
 	if fmt.Sprint(tiles) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", tiles, want)
 	}
+	// Balanced tiles: as many as tiles of the full size need, but no
+	// larger than that count requires. 1280x720 with 768 and 128 on a grid
+	// of 16: two tiles of 704 overlapping by 128 (full-size tiles, 0-768
+	// and 512-1280, would overlap by 256); 1080 rows: two of 608.
+	for _, c := range []struct {
+		length int
+		want   [][2]int
+	}{
+		{1280, [][2]int{{0, 704}, {576, 1280}}},
+		{1080, [][2]int{{0, 608}, {480, 1080}}},
+		{1920, [][2]int{{0, 736}, {608, 1344}, {1184, 1920}}},
+		{720, [][2]int{{0, 720}}},
+	} {
+		if got := axisTiles(c.length, 768, 128, 16); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("axisTiles(%d, 768, 128, 16) = %v, want %v", c.length, got, c.want)
+		}
+	}
 }
 
 func TestTileWeights(t *testing.T) {
