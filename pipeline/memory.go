@@ -16,18 +16,19 @@ import (
 // chunk (FrameChunk frames at most) of a tile. pssr-tiny's decoder fine
 // stage is 32 wide; that part grows with the width.
 //
-// Measured (1280x720 x4 output, mode pssr; window 8 / tile 768, 16 / 768
-// and 16 / 384): pure Go (session 6) 1.64, 2.57 and 0.97 GB, estimated
-// 1.82, 2.72 and 1.20; ONNX Runtime (session 7: sessions without arena, two
-// malloc arenas, the 3x3 layers as convolutions) 1.49, 2.15 and 1.00 GB,
-// estimated 1.79, 2.51 and 1.21 (session 6, before the convolutions: 3.15,
-// 4.84 and 1.77 GB).
+// Measured (session 7: GC target 10, balanced tiles; 1280x720 x4 output,
+// mode pssr; window 8 / tile 768, 16 / 768 and 16 / 384): pure Go 1.17,
+// 1.56 and 0.70 GB, estimated 1.30, 1.80 and 0.92; ONNX Runtime (sessions
+// without arena, two malloc arenas, the 3x3 layers as convolutions) 1.41,
+// 2.32 and 1.03 GB, estimated 1.79, 2.51 and 1.21. (Session 6, GC target
+// 25 and ORT without convolutions: pure Go 1.64, 2.57 and 0.97 GB, ORT 3.15,
+// 4.84 and 1.77.)
 type memoryModel struct {
 	fixed, perOutPixel, perTilePixel, perDecodePixel int64
 }
 
 var (
-	memGo  = memoryModel{fixed: 128 << 20, perOutPixel: 32, perTilePixel: 160, perDecodePixel: 360}
+	memGo  = memoryModel{fixed: 128 << 20, perOutPixel: 32, perTilePixel: 60, perDecodePixel: 300}
 	memORT = memoryModel{fixed: 256 << 20, perOutPixel: 32, perTilePixel: 110, perDecodePixel: 360}
 )
 
@@ -49,9 +50,11 @@ func memoryFor(runtime string) memoryModel {
 // that the pssr command runs with unless GOGC is set. Almost all of the heap
 // is pointer-free tensor data, so a collection costs little CPU; with Go's
 // default of 100 the peak of a long run drifts towards twice the live set,
-// at 25 it stays within about a quarter of it, whatever the video's length
-// (BenchmarkPeakMemory, docs/benchmarks.md).
-const GCPercent = 25
+// at 10 it stays within about a tenth of it, whatever the video's length.
+// Measured (BenchmarkPeakMemory, docs/benchmarks.md): 30 and 300 frames
+// peak at 214 and 243 MiB with 10, 279 and 347 with 25, in the same time;
+// 5 saves nothing more at 300 frames and is 14% slower.
+const GCPercent = 10
 
 // EstimateMemory returns about how many bytes of memory a run of the host
 // path on runtime (a netrun.Runtime's Name: "go", "ort", ...) takes for

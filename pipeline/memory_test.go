@@ -19,20 +19,19 @@ func TestEstimateMemory(t *testing.T) {
 		mode                  Mode
 		measured              int64
 	}{
-		// Peak RSS of /usr/bin/time, session 6, with the encoder and decoder
-		// on chunks of frames (and two malloc arenas on ORT):
-		// pssr upscale testdata/sample.mp4 OUT --window-t 8 --overlap-t 0 --tile 256 --tile-overlap 64 --mode base
-		{"sample x4, 8-frame window, tile 256", "go", 416, 240, 8, 8, 0, 256, ModeBase, 212900 << 10},
+		// Peak RSS of /usr/bin/time, session 7 (GC target 10, balanced
+		// tiles, ORT with the 3x3 layers as convolutions;
+		// docs/results/memory/calibration-s7.txt):
+		// pssr upscale testdata/sample.mp4 OUT --runtime go --window-t 8 --overlap-t 0 --tile 256 --tile-overlap 64 --mode base
+		{"sample x4, 8-frame window, tile 256", "go", 416, 240, 8, 8, 0, 256, ModeBase, 167704 << 10},
 		// pssr upscale LQ OUT --runtime RT --window-t W --tile T, LQ 8 or 16
 		// frames of 320x180 (01_dog.mp4 resized), x4 to 1280x720
-		{"go 1280x720, window 8, tile 768", "go", 1280, 720, 8, 8, 0, 768, ModePSSR, 1598280 << 10},
-		{"go 1280x720, window 16, tile 768", "go", 1280, 720, 16, 16, 8, 768, ModePSSR, 2509136 << 10},
-		{"go 1280x720, window 16, tile 384", "go", 1280, 720, 16, 16, 8, 384, ModePSSR, 950056 << 10},
-		// Session 7, ORT with the 3x3 layers exported as convolutions
-		// (docs/results/memory/ort-calibration.txt):
-		{"ort 1280x720, window 8, tile 768", "ort", 1280, 720, 8, 8, 0, 768, ModePSSR, 1455380 << 10},
-		{"ort 1280x720, window 16, tile 768", "ort", 1280, 720, 16, 16, 8, 768, ModePSSR, 2095008 << 10},
-		{"ort 1280x720, window 16, tile 384", "ort", 1280, 720, 16, 16, 8, 384, ModePSSR, 974904 << 10},
+		{"go 1280x720, window 8, tile 768", "go", 1280, 720, 8, 8, 0, 768, ModePSSR, 1143004 << 10},
+		{"go 1280x720, window 16, tile 768", "go", 1280, 720, 16, 16, 8, 768, ModePSSR, 1523136 << 10},
+		{"go 1280x720, window 16, tile 384", "go", 1280, 720, 16, 16, 8, 384, ModePSSR, 680600 << 10},
+		{"ort 1280x720, window 8, tile 768", "ort", 1280, 720, 8, 8, 0, 768, ModePSSR, 1378556 << 10},
+		{"ort 1280x720, window 16, tile 768", "ort", 1280, 720, 16, 16, 8, 768, ModePSSR, 2270196 << 10},
+		{"ort 1280x720, window 16, tile 384", "ort", 1280, 720, 16, 16, 8, 384, ModePSSR, 1005436 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := DefaultOptions()

@@ -361,7 +361,7 @@ func TestUpscaleMaxMemory(t *testing.T) {
 	out := filepath.Join(outDir, "fit.mkv")
 	// The pure-Go runtime's memory model (ONNX Runtime's, when installed,
 	// starts above this budget).
-	code, _, stderr := cli(t, "upscale", sampleClip, out, "--model", modelPath, "--mode", "base", "--codec", "ffv1", "--max-memory", "400M", "--runtime", "go", "-q")
+	code, _, stderr := cli(t, "upscale", sampleClip, out, "--model", modelPath, "--mode", "base", "--codec", "ffv1", "--max-memory", "300M", "--runtime", "go", "-q")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
