@@ -16,7 +16,9 @@ import (
 // of the pixel multiple), into dir as <network>.onnx, from the same graph
 // functions and weights the pipeline runs. Scalar inputs (t, sigma,
 // sigma_next) are [1] tensors. It returns the models written.
-func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, dir string) ([]*onnx.Model, error) {
+//
+// With the zero ExportOps the models use standard ONNX operators only.
+func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, ops ExportOps, dir string) ([]*onnx.Model, error) {
 	mult := m.Config.PixelMultiple()
 	if t < 1 || w < mult || h < mult || w%mult != 0 || h%mult != 0 {
 		return nil, fmt.Errorf("pipeline: export of %d frames of %dx%d: want at least one frame and sides that are positive multiples of %d", t, w, h, mult)
@@ -33,6 +35,7 @@ func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, dir string) ([]
 		"pssr.clip":          fmt.Sprintf("%d frames of %dx%d output pixels", t, w, h),
 		"pssr.shapes":        "fixed",
 		"pssr.fused_decoder": fmt.Sprintf("latent frequency update alpha %g, fc %g, order %d", fp.Alpha, fp.Fc, fp.Order),
+		"pssr.operators":     ops.String(),
 	}
 	for k, v := range m.Metadata {
 		meta["pssr.metadata."+k] = v
@@ -40,7 +43,7 @@ func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, dir string) ([]
 	var out []*onnx.Model
 	for _, n := range append(Networks(m.Config), FusedDecoder(m.Config, fp)) {
 		md, err := onnx.Export(m.Store, onnx.Spec{Name: n.Name, Fn: n.Fn, Inputs: ins[n.Name],
-			InputNames: n.InputNames, OutputNames: n.OutputNames, Metadata: meta})
+			InputNames: n.InputNames, OutputNames: n.OutputNames, Metadata: meta, ORTOps: ops.ORT || ops.Int8, Int8: ops.Int8})
 		if err != nil {
 			return nil, err
 		}
@@ -50,4 +53,27 @@ func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, dir string) ([]
 		out = append(out, md)
 	}
 	return out, nil
+}
+
+// ExportOps choose the operators of exported models beyond standard ONNX.
+type ExportOps struct {
+	// ORT lets the models use ONNX Runtime's own operators where they are
+	// faster (FastGelu, MultiHeadAttention: onnx.Spec.ORTOps), as
+	// --runtime ort runs them; such models run on ONNX Runtime only.
+	ORT bool
+	// Int8 writes the dense products in int8 (onnx.Spec.Int8, as
+	// --runtime ort-int8 runs them); it implies ORT.
+	Int8 bool
+}
+
+// String names the operator set: "standard", "onnxruntime" or
+// "onnxruntime-int8".
+func (o ExportOps) String() string {
+	switch {
+	case o.Int8:
+		return "onnxruntime-int8"
+	case o.ORT:
+		return "onnxruntime"
+	}
+	return "standard"
 }

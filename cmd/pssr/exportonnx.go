@@ -21,6 +21,7 @@ type exportONNXOptions struct {
 	scale                 int
 	frames, width, height int
 	fuse                  freqfuse.Params
+	ops                   pipeline.ExportOps
 }
 
 func newExportONNXCmd(a *app) *cobra.Command {
@@ -45,7 +46,8 @@ sigma_next) are [1] tensors. The inputs and outputs are named:
 
 cond is the bicubic upsampling of the low-quality frames; the sampling plan
 is t=699 for the base step (x_t = z_l) and 599, 499, 399 for the drafts,
-sigma = t/1000.`,
+sigma = t/1000. The models use standard ONNX operators (the 3x3 layers as
+Conv, layer norms as LayerNormalization) unless --ort or --int8 is given.`,
 		Example: "  pssr export-onnx --scale 4 --frames 4 --width 384 --height 288 onnx/",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +63,8 @@ sigma = t/1000.`,
 	f.Float64Var(&o.fuse.Alpha, "alpha", o.fuse.Alpha, "fused_decoder: strength of the blended high band")
 	f.Float64Var(&o.fuse.Fc, "fc", o.fuse.Fc, "fused_decoder: Butterworth cut-off on the latent grid")
 	f.IntVar(&o.fuse.Order, "order", o.fuse.Order, "fused_decoder: Butterworth order")
+	f.BoolVar(&o.ops.ORT, "ort", false, "use ONNX Runtime's own operators where faster (FastGelu, MultiHeadAttention), as --runtime ort does: the models then run on ONNX Runtime only")
+	f.BoolVar(&o.ops.Int8, "int8", false, "dense products in int8 (ONNX Runtime's DynamicQuantizeMatMul), as --runtime ort-int8 does; implies --ort")
 	return cmd
 }
 
@@ -80,7 +84,7 @@ func (o *exportONNXOptions) run(a *app, dir string) error {
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
-	models, err := pipeline.ExportONNX(m, o.frames, o.width, o.height, o.fuse, dir)
+	models, err := pipeline.ExportONNX(m, o.frames, o.width, o.height, o.fuse, o.ops, dir)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,25 @@ func TestExportONNX(t *testing.T) {
 		}
 	}
 	cliFails(t, []string{"export-onnx", "--model", modelPath, "--width", "50", dir}, []string{"multiples of 16"})
+	// --int8 (which implies --ort) writes ONNX Runtime's attention op,
+	// which the standard export leaves out, and says so in the metadata
+	// (the fixture's weights are too small to be quantised).
+	ortDir := t.TempDir()
+	if code, _, stderr := cli(t, "export-onnx", "--model", modelPath, "--frames", "2", "--width", "64", "--height", "48", "--int8", ortDir); code != 0 {
+		t.Fatalf("--int8: exit %d: %s", code, stderr)
+	}
+	for _, c := range []struct {
+		dir, op string
+		want    bool
+	}{{dir, "MultiHeadAttention", false}, {ortDir, "MultiHeadAttention", true}, {ortDir, "onnxruntime-int8", true}, {dir, "onnxruntime-int8", false}} {
+		data, err := os.ReadFile(filepath.Join(c.dir, "base_step.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(data), c.op); got != c.want {
+			t.Errorf("%s/base_step.onnx has %s: %v, want %v", c.dir, c.op, got, c.want)
+		}
+	}
 
 	fixture.ORT(t)
 	be, _, err := backend.New("go", nil)
