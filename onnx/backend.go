@@ -7,8 +7,11 @@
 //
 // Only the ops the pssr networks use are implemented (elementwise math,
 // Reshape, Transpose, DotGeneral, ConvGeneral, Gather of rows, Concatenate,
-// BroadcastInDim, reductions, Softmax, ...); any other op fails the export
-// with an error naming it that wraps compute.ErrNotImplemented. The recorder
+// BroadcastInDim, reductions, Softmax, the fused layer norm; with
+// NewORTRecorder also the fused GELU and attention as ONNX Runtime's own
+// FastGelu and MultiHeadAttention); any other op fails the export with an
+// error naming it that wraps compute.ErrNotImplemented, and a fused op the
+// recorder does not take falls back to its decomposed form. The recorder
 // never executes anything: run the models with package ort or any ONNX
 // tool. The ONNX protobuf (ModelProto and the messages under it, IR 8,
 // opset 17) is written directly with protowire.
