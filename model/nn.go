@@ -90,15 +90,21 @@ func sameDims(a, b []int) bool {
 // linear applies x @ W + b over the last axis. init picks the weight
 // initialisation (normal with std 1/sqrt(in) unless zero or identity).
 func linear(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
-	g := x.Graph()
 	in := x.Shape().Dimensions[x.Rank()-1]
-	w := param(scope, "w", kind, 1/math.Sqrt(float64(in)), in, out).ValueGraph(g)
-	b := param(scope, "b", initZero, 0, out).ValueGraph(g)
+	w, b := denseParams(scope, x.Graph(), in, out, kind)
 	dims := x.Shape().Dimensions
 	flat := Reshape(x, -1, in)
 	y := addRow(matmul(flat, w), b)
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
 	return Reshape(y, outDims...)
+}
+
+// denseParams returns the weights w [in, out] (std 1/sqrt(in) for
+// initNormal) and bias b [out] of a dense layer under scope.
+func denseParams(scope *mlmodel.Scope, g *Graph, in, out int, kind initKind) (w, b *Node) {
+	w = param(scope, "w", kind, 1/math.Sqrt(float64(in)), in, out).ValueGraph(g)
+	b = param(scope, "b", initZero, 0, out).ValueGraph(g)
+	return w, b
 }
 
 // layerNorm normalises the last axis; affine adds a learned gain and offset.
@@ -191,7 +197,7 @@ func attend(q, k, v *Node) *Node {
 		o := DotGeneral(att, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2})
 		return TransposeAllDims(o, 0, 2, 1, 3)
 	}
-	if q.Graph().Backend().Name() != onnxExportBackend {
+	if !exporting(q.Graph()) {
 		return decomposed()
 	}
 	out, _ := InternalFusedOpCaller(func() *Node {
@@ -282,13 +288,11 @@ func padEdges(x *Node) *Node {
 // neighbourhoods); elsewhere as the neighbourhood and a MatMul, which is
 // what the pure-Go backend runs fastest.
 func conv3x3(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
-	if x.Graph().Backend().Name() != onnxExportBackend {
+	if !exporting(x.Graph()) {
 		return linear(scope, neighbourhood3x3(x), out, kind)
 	}
-	g := x.Graph()
 	c := x.Shape().Dimensions[x.Rank()-1]
-	w := param(scope, "w", kind, 1/math.Sqrt(float64(9*c)), 9*c, out).ValueGraph(g)
-	b := param(scope, "b", initZero, 0, out).ValueGraph(g)
+	w, b := denseParams(scope, x.Graph(), 9*c, out, kind)
 	kernel := Reshape(w, 3, 3, c, out)
 	y := ConvGeneral(padEdges(x), kernel, ConvolveAxesConfig{
 		InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
@@ -298,9 +302,10 @@ func conv3x3(scope *mlmodel.Scope, x *Node, out int, kind initKind) *Node {
 	return Add(y, Reshape(b, 1, 1, 1, out))
 }
 
-// onnxExportBackend is the name of package onnx's recording backend
-// (onnx.Name; not imported here to keep the model free of the exporter).
-const onnxExportBackend = "onnx-export"
+// exporting reports whether g is built on package onnx's recording
+// backend (named onnx.Name, "onnx-export"; not imported here to keep the
+// model free of the exporter).
+func exporting(g *Graph) bool { return g.Backend().Name() == "onnx-export" }
 
 // neighbourhood3x3 returns, for x [N, h, w, C], the 3x3 neighbourhood of every
 // position stacked on the feature axis: [N, h, w, 9*C] in (dy, dx) row-major

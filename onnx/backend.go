@@ -50,7 +50,8 @@ var _ compute.Backend = (*Recorder)(nil)
 func NewRecorder() *Recorder { return &Recorder{} }
 
 // NewORTRecorder returns a recording backend that may also write ONNX
-// Runtime's own ops (domain com.microsoft: FastGelu) where they are faster;
+// Runtime's own ops (domain com.microsoft: FastGelu, MultiHeadAttention)
+// where they are faster;
 // its models run on ONNX Runtime only.
 func NewORTRecorder() *Recorder { return &Recorder{ortOps: true} }
 
@@ -98,7 +99,7 @@ func (r *Recorder) Capabilities() compute.Capabilities {
 
 // Builder implements compute.Backend.
 func (r *Recorder) Builder(name string) compute.Builder {
-	b := &builder{name: name, contrib: r.ortOps}
+	b := &builder{name: name, ortOps: r.ortOps}
 	b.main = &function{b: b}
 	b.main.ErrFn = func(op compute.OpType) error {
 		return fmt.Errorf("onnx: op %s is not supported by the ONNX exporter: %w", op, compute.ErrNotImplemented)
@@ -137,7 +138,7 @@ type initializer struct {
 // builder records one graph.
 type builder struct {
 	name     string
-	contrib  bool // ONNX Runtime's com.microsoft ops may be used
+	ortOps   bool // ONNX Runtime's com.microsoft ops may be used
 	main     *function
 	params   []*value
 	inits    []*initializer
@@ -350,7 +351,7 @@ func unexpand(out shapes.Shape, vs []*value) []*value {
 		}
 		try := slices.Clone(rs)
 		try[i] = v.unexpanded
-		if broadcastDims(try) != nil && slices.Equal(broadcastDims(try), out.Dimensions) {
+		if dims := broadcastDims(try); dims != nil && slices.Equal(dims, out.Dimensions) {
 			rs = try
 		}
 	}
@@ -609,6 +610,16 @@ func (f *function) transpose(v *value, perm []int, shape shapes.Shape) *value {
 	return f.emit("Transpose", shape, []*value{v}, intsAttr("perm", perm))
 }
 
+// permute is transpose with the output shape derived from perm: axis i of
+// the result is axis perm[i] of v.
+func (f *function) permute(v *value, perm []int) *value {
+	dims := make([]int, len(perm))
+	for i, p := range perm {
+		dims[i] = v.shape.Dimensions[p]
+	}
+	return f.transpose(v, perm, shapes.Make(v.shape.DType, dims...))
+}
+
 // Concatenate implements compute.Function.
 func (f *function) Concatenate(axis int, operands ...compute.Value) (compute.Value, error) {
 	vs, err := f.vals(operands...)
@@ -669,13 +680,11 @@ func (f *function) BroadcastInDim(operand compute.Value, outputShape shapes.Shap
 			order[i] = i
 		}
 		slices.SortFunc(order, func(a, b int) int { return broadcastAxes[a] - broadcastAxes[b] })
-		dims := make([]int, len(order))
 		sorted := make([]int, len(order))
 		for i, o := range order {
-			dims[i] = v.shape.Dimensions[o]
 			sorted[i] = broadcastAxes[o]
 		}
-		v = f.transpose(v, order, shapes.Make(v.shape.DType, dims...))
+		v = f.permute(v, order)
 		broadcastAxes = sorted
 	}
 	mid := make([]int, outputShape.Rank())
@@ -813,14 +822,6 @@ func (f *function) DotGeneral(lhs compute.Value, lhsContracting, lhsBatch []int,
 	}
 	B, M, K := prod(l.shape, lhsBatch), prod(l.shape, lFree), prod(l.shape, lhsContracting)
 	N := prod(r.shape, rFree)
-	arrange := func(v *value, perm []int, flat []int) *value {
-		dims := make([]int, len(perm))
-		for i, p := range perm {
-			dims[i] = v.shape.Dimensions[p]
-		}
-		v = f.transpose(v, perm, shapes.Make(v.shape.DType, dims...))
-		return f.reshape(v, flat)
-	}
 	lPerm := slices.Concat(lhsBatch, lFree, lhsContracting)
 	rPerm := slices.Concat(rhsBatch, rhsContracting, rFree)
 	lFlat, rFlat, pDims := []int{M, K}, []int{K, N}, []int{M, N}
@@ -828,8 +829,8 @@ func (f *function) DotGeneral(lhs compute.Value, lhsContracting, lhsBatch []int,
 		lFlat, rFlat, pDims = []int{B, M, K}, []int{B, K, N}, []int{B, M, N}
 	}
 	dt := l.shape.DType
-	lv := arrange(l, lPerm, lFlat)
-	rv := arrange(r, rPerm, rFlat)
+	lv := f.reshape(f.permute(l, lPerm), lFlat)
+	rv := f.reshape(f.permute(r, rPerm), rFlat)
 	out := f.emit("MatMul", shapes.Make(dt, pDims...), []*value{lv, rv})
 	out = f.reshape(out, outShape.Dimensions)
 	if outShape.DType != dt {
@@ -941,15 +942,8 @@ func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.Convolv
 		return nil, fmt.Errorf("onnx: ConvGeneral with batch groups: %w", compute.ErrNotImplemented)
 	}
 	nsp := len(axes.InputSpatial)
-	arrange := func(v *value, perm []int) *value {
-		dims := make([]int, len(perm))
-		for i, p := range perm {
-			dims[i] = v.shape.Dimensions[p]
-		}
-		return f.transpose(v, perm, shapes.Make(v.shape.DType, dims...))
-	}
-	xv := arrange(x, slices.Concat([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial))
-	kv := arrange(k, slices.Concat([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial))
+	xv := f.permute(x, slices.Concat([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial))
+	kv := f.permute(k, slices.Concat([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial))
 	ones := func(v []int) []int {
 		if len(v) == 0 {
 			v = make([]int, nsp)
@@ -1037,15 +1031,15 @@ func (f *function) FusedLayerNorm(x compute.Value, axes []int, epsilon float64, 
 
 // FusedGelu is ONNX Runtime's FastGelu (the tanh approximation, domain
 // com.microsoft) when the builder may use ONNX Runtime's own ops
-// (Spec.ContribOps); otherwise, and for the exact form, the decomposed
+// (NewORTRecorder, Spec.ORTOps); otherwise, and for the exact form, the decomposed
 // form is recorded.
 func (f *function) FusedGelu(x compute.Value, exact bool) (compute.Value, error) {
 	v, err := f.val(x)
 	if err != nil {
 		return nil, err
 	}
-	if exact || !f.b.contrib || v.shape.DType != dtypes.Float32 {
-		return nil, fmt.Errorf("onnx: FusedGelu (exact %v, ONNX Runtime ops %v): %w", exact, f.b.contrib, compute.ErrNotImplemented)
+	if exact || !f.b.ortOps || v.shape.DType != dtypes.Float32 {
+		return nil, fmt.Errorf("onnx: FusedGelu (exact %v, ONNX Runtime ops %v): %w", exact, f.b.ortOps, compute.ErrNotImplemented)
 	}
 	out := f.emit("FastGelu", v.shape, []*value{v})
 	out.prod.domain = DomainMicrosoft
@@ -1067,7 +1061,7 @@ func (f *function) FusedScaledDotProductAttention(query, key, val compute.Value,
 	q, k, v := vs[0], vs[1], vs[2]
 	plain := options == nil || (options.Mask == nil && options.Bias == nil && !options.Causal &&
 		options.QuerySeqLen == nil && options.KeyValueSeqLen == nil)
-	if !f.b.contrib || axesLayout != compute.AttentionAxesLayoutBSHD || !plain || q.shape.Rank() != 4 ||
+	if !f.b.ortOps || axesLayout != compute.AttentionAxesLayoutBSHD || !plain || q.shape.Rank() != 4 ||
 		q.shape.DType != dtypes.Float32 || !k.shape.Equal(v.shape) || k.shape.Dimensions[2] != q.shape.Dimensions[2] ||
 		k.shape.Dimensions[3] != q.shape.Dimensions[3] {
 		return nil, nil, fmt.Errorf("onnx: FusedScaledDotProductAttention of %s, %s, %s: %w", q.shape, k.shape, v.shape, compute.ErrNotImplemented)

@@ -77,9 +77,8 @@ type Model struct {
 	// (2 * output elements * kernel elements per output channel): the
 	// dense arithmetic of one run, the numerator of a network's GFLOP/s.
 	MatMulFLOPs int64
-	// Int8MatMuls is the number of products written in int8 (Spec.Int8).
-	Int8MatMuls int
-	// Ops counts the model's nodes by operator.
+	// Ops counts the model's nodes by operator (DynamicQuantizeMatMul for
+	// the products written in int8).
 	Ops map[string]int
 }
 
@@ -108,7 +107,7 @@ type Spec struct {
 	// MinInt8Weights elements as ONNX Runtime's DynamicQuantizeMatMul
 	// (domain com.microsoft): int8 weights with a scale per output column,
 	// activations quantised per tensor at run time. Such a model runs on
-	// ONNX Runtime only.
+	// ONNX Runtime only, so Int8 implies ORTOps.
 	Int8 bool
 	// ORTOps lets the model use ONNX Runtime's own ops (NewORTRecorder)
 	// where they are faster than the standard ones; such a model runs on
@@ -130,7 +129,7 @@ func Export(store *mlmodel.Store, spec Spec) (model *Model, err error) {
 		}
 	}()
 	rec := NewRecorder()
-	if spec.ORTOps {
+	if spec.ORTOps || spec.Int8 {
 		rec = NewORTRecorder()
 	}
 	exec, err := mlmodel.NewExec(rec, store, spec.Fn)
@@ -289,15 +288,11 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 		graphBytes = appendBytes(graphBytes, 12, valueInfo(out.Name, et, out.Shape.Dimensions, nil))
 	}
 	var flops int64
-	int8MatMuls := 0
 	ops := map[string]int{}
 	for _, n := range append(scalarNodes, liveNodes...) {
 		ops[n.op]++
 	}
 	for _, n := range liveNodes {
-		if n.op == "DynamicQuantizeMatMul" {
-			int8MatMuls++
-		}
 		switch {
 		case n.op == "MatMul" && len(n.inputs) == 2 || n.op == "DynamicQuantizeMatMul":
 			flops += matMulFLOPs(n.inputs[0].shape, n.inputs[1].shape)
@@ -307,7 +302,7 @@ func Encode(g *graph.Graph, store *mlmodel.Store, spec Spec) (*Model, error) {
 	}
 	keys := slices.Sorted(maps.Keys(spec.Metadata))
 	return &Model{
-		MatMulFLOPs: flops, Int8MatMuls: int8MatMuls, Ops: ops,
+		MatMulFLOPs: flops, Ops: ops,
 		Name: spec.Name, Inputs: inputs, Outputs: outputs,
 		Data:  modelProto(graphBytes, "pssr", spec.Metadata, keys, domains),
 		Nodes: len(scalarNodes) + len(liveNodes), Initializers: nInit,

@@ -73,8 +73,8 @@ func TestExportInt8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fp.Int8MatMuls != 0 || q.Int8MatMuls != 1 {
-		t.Fatalf("int8 products: %d without Int8, %d with, want 0 and 1", fp.Int8MatMuls, q.Int8MatMuls)
+	if fp.Ops["DynamicQuantizeMatMul"] != 0 || q.Ops["DynamicQuantizeMatMul"] != 1 {
+		t.Fatalf("int8 products: %d without Int8, %d with, want 0 and 1", fp.Ops["DynamicQuantizeMatMul"], q.Ops["DynamicQuantizeMatMul"])
 	}
 	if q.MatMulFLOPs != fp.MatMulFLOPs {
 		t.Errorf("MatMulFLOPs %d with Int8, %d without", q.MatMulFLOPs, fp.MatMulFLOPs)

@@ -43,7 +43,7 @@ func ExportONNX(m *model.Model, t, w, h int, fp freqfuse.Params, ops ExportOps, 
 	var out []*onnx.Model
 	for _, n := range append(Networks(m.Config), FusedDecoder(m.Config, fp)) {
 		md, err := onnx.Export(m.Store, onnx.Spec{Name: n.Name, Fn: n.Fn, Inputs: ins[n.Name],
-			InputNames: n.InputNames, OutputNames: n.OutputNames, Metadata: meta, ORTOps: ops.ORT || ops.Int8, Int8: ops.Int8})
+			InputNames: n.InputNames, OutputNames: n.OutputNames, Metadata: meta, ORTOps: ops.ORT, Int8: ops.Int8})
 		if err != nil {
 			return nil, err
 		}
