@@ -120,7 +120,8 @@ func TestWithOptions(t *testing.T) {
 		sharesFused bool
 	}{
 		{"base mode", func(o *Options) { o.Mode = ModeBase }, true},
-		{"latent update, other fc", func(o *Options) { o.Fuse, o.FuseParams.Fc = FuseLatent, 0.3 }, false},
+		{"latent update, other pixel fc", func(o *Options) { o.Fuse, o.FuseParams.Fc = FuseLatent, 0.3 }, true},
+		{"latent update, other latent fc", func(o *Options) { o.Fuse, o.LatentFc = FuseLatent, 0.3 }, false},
 		{"windows of 3", func(o *Options) { o.WindowT, o.OverlapT = 3, 1 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -114,7 +114,7 @@ func (u *Upscaler) finishExec(n, w, h int) (*mlmodel.Exec, error) {
 		})
 	} else if u.fuseMode() == FuseLatent {
 		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {
-			return crop(decodeGraph(ctx, cfg, freqfuse.FuseLatentGraph(zc, zs, params), cond))
+			return crop(decodeGraph(ctx, cfg, freqfuse.FuseLatentGraph(zc, zs, u.opt.LatentParams()), cond))
 		})
 	} else {
 		e, err = mlmodel.NewExec(u.m.Backend, u.m.Store, func(ctx *mlmodel.Scope, zc, zs, cond *Node) *Node {

@@ -90,8 +90,12 @@ type Options struct {
 	Plan schedule.Plan
 	// Fuse is the form of the frequency update in ModePSSR.
 	Fuse FuseMode
-	// FuseParams are alpha, fc, order and border of the update.
+	// FuseParams are alpha, fc, order and border of the update. Their Fc
+	// is the pixel cut-off of FuseFinal and FusePerStep; FuseLatent uses
+	// LatentFc instead (LatentParams).
 	FuseParams freqfuse.Params
+	// LatentFc is the Butterworth cut-off of FuseLatent, on the latent grid.
+	LatentFc float64
 	// WindowT and OverlapT are the temporal window and its overlap, in frames.
 	WindowT, OverlapT int
 	// Tile and TileOverlap are the spatial tile side and overlap, in output
@@ -101,7 +105,7 @@ type Options struct {
 	// and the crop inside the compiled graphs, so that only the low-quality
 	// frames go to the backend and only finished frames come back: the fast
 	// path on a GPU. It applies to whole frames (Tile 0, or frames no larger
-	// than Tile) with the final or no frequency update; other clips take the
+	// than Tile) with the final, latent or no frequency update; other clips take the
 	// host path. Results match the host path to float32 rounding.
 	OnDevice bool
 	// OnComputed, when set, is called by Run after each temporal window is
@@ -111,16 +115,34 @@ type Options struct {
 	OnComputed func(frames int) `json:"-"`
 }
 
-// DefaultOptions returns the released settings, but for the overlap: x4, pssr with 3 draft steps,
-// final fusion with alpha 1, fc 0.2, order 2, border 2, windows of 33 frames
+// DefaultLatentFc is the default cut-off of FuseLatent on the latent grid:
+// of the cut-offs 0.2 to 0.45 tried on three DAVIS training shots
+// (docs/benchmarks.md, "Decode once"), the one whose result came closest
+// to the released two-decode update (fc 0.2 on the pixels) in PSNR-Y,
+// LPIPS and warp error.
+const DefaultLatentFc = 0.4
+
+// DefaultOptions returns the released settings but for two choices: x4,
+// pssr with 3 draft steps, the frequency update with alpha 1, order 2
+// (pixel fc 0.2 and border 2 for FuseFinal), windows of 33 frames
 // overlapping by 8 (the release overlaps by 16; scripts/seams measured 8 as
 // good on the seams for 1.32x instead of 1.94x the compute), tiles of 768
-// pixels overlapping by 128.
+// pixels overlapping by 128. The update is FuseLatent at DefaultLatentFc,
+// which decodes once where the release's FuseFinal decodes twice.
 func DefaultOptions() Options {
 	return Options{
-		Scale: 4, Mode: ModePSSR, Plan: schedule.DefaultPlan(), Fuse: FuseFinal,
-		FuseParams: freqfuse.DefaultParams(), WindowT: 33, OverlapT: 8, Tile: 768, TileOverlap: 128,
+		Scale: 4, Mode: ModePSSR, Plan: schedule.DefaultPlan(), Fuse: FuseLatent,
+		FuseParams: freqfuse.DefaultParams(), LatentFc: DefaultLatentFc,
+		WindowT: 33, OverlapT: 8, Tile: 768, TileOverlap: 128,
 	}
+}
+
+// LatentParams are the parameters of FuseLatent: FuseParams with LatentFc
+// as the cut-off.
+func (o Options) LatentParams() freqfuse.Params {
+	p := o.FuseParams
+	p.Fc = o.LatentFc
+	return p
 }
 
 // Validate checks every option, naming the offending flag.
@@ -139,6 +161,9 @@ func (o Options) Validate() error {
 	}
 	if err := o.FuseParams.Validate(); err != nil {
 		return fmt.Errorf("pipeline: frequency update flags (--alpha, --fc, --order, --border): %w", err)
+	}
+	if err := o.LatentParams().Validate(); err != nil {
+		return fmt.Errorf("pipeline: --latent-fc %g: %w", o.LatentFc, err)
 	}
 	if o.WindowT < 1 || o.WindowT > 1024 {
 		return fmt.Errorf("pipeline: --window-t %d out of range [1, 1024]", o.WindowT)
@@ -189,8 +214,8 @@ func NewWithRuntime(m *model.Model, opt Options, rt netrun.Runtime) (*Upscaler, 
 }
 
 // WithOptions returns an Upscaler with opt on u's model and runtime that
-// shares u's compiled networks (and its fused decoder when opt's frequency
-// update parameters are u's): other modes, windows or tiles without
+// shares u's compiled networks (and its fused decoder when opt's
+// LatentParams are u's): other modes, windows or tiles without
 // compiling the networks again or holding their compiled forms twice. The
 // two Upscalers share state and must not run at the same time.
 func (u *Upscaler) WithOptions(opt Options) (*Upscaler, error) {
@@ -210,7 +235,7 @@ func newUpscaler(m *model.Model, opt Options, rt netrun.Runtime, from *Upscaler)
 	u := &Upscaler{m: m, opt: opt, fuser: f, nFeat: len(m.Config.KeptBlocks()), runtime: rt}
 	if from != nil {
 		u.enc, u.dec, u.base, u.draft = from.enc, from.dec, from.base, from.draft
-		if from.opt.FuseParams == opt.FuseParams {
+		if from.opt.LatentParams() == opt.LatentParams() {
 			u.decFused = from.decFused
 		}
 	} else {
@@ -224,7 +249,7 @@ func newUpscaler(m *model.Model, opt Options, rt netrun.Runtime, from *Upscaler)
 		}
 	}
 	if u.decFused == nil {
-		fd := FusedDecoder(m.Config, opt.FuseParams)
+		fd := FusedDecoder(m.Config, opt.LatentParams())
 		if u.decFused, err = rt.Compile(m.Store, fd.Name, fd.Fn); err != nil {
 			return nil, err
 		}

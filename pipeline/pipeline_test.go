@@ -122,6 +122,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"bad mode", func(o *Options) { o.Mode = "fast" }},
 		{"bad fuse", func(o *Options) { o.Fuse = "sometimes" }},
 		{"alpha", func(o *Options) { o.FuseParams.Alpha = -1 }},
+		{"latent fc", func(o *Options) { o.LatentFc = 0 }},
+		{"latent fc high", func(o *Options) { o.LatentFc = 0.8 }},
 	}
 	if err := DefaultOptions().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)

@@ -29,7 +29,8 @@ func TestSamplerMatchesReference(t *testing.T) {
 	}
 	ts := []float32{699, 599, 499, 399}
 	sig := []float32{0.699, 0.599, 0.499, 0.399, 0}
-	params := freqfuse.DefaultParams()
+	params := DefaultOptions().FuseParams
+	latent := DefaultOptions().LatentParams()
 
 	// reference returns decoded frames of the mode, written without the
 	// pipeline's or the schedule's loop.
@@ -57,7 +58,7 @@ func TestSamplerMatchesReference(t *testing.T) {
 			case "pssr-final":
 				return freqfuse.FuseGraph(dec(x0b), dec(x0), params)
 			case "pssr-latent":
-				return dec(freqfuse.FuseLatentGraph(x0b, x0, params))
+				return dec(freqfuse.FuseLatentGraph(x0b, x0, latent))
 			}
 			return dec(x0)
 		})

@@ -12,8 +12,8 @@ import (
 
 // Settings are a job's upscale options, as the form fields of POST /v1/jobs
 // name them. Each field is the pssr upscale flag of its JSON name (scale,
-// mode, fuse, draft-steps, alpha, fc, order, border, window-t, overlap-t,
-// tile, tile-overlap, codec, crf) and takes the same values, except that
+// mode, fuse, draft-steps, alpha, fc, latent-fc, order, border, window-t,
+// overlap-t, tile, tile-overlap, codec, crf) and takes the same values, except that
 // codec is h264 (the default), h265, vp9 or ffv1.
 type Settings struct {
 	Scale       int     `json:"scale"`
@@ -22,6 +22,7 @@ type Settings struct {
 	DraftSteps  int     `json:"draft-steps"`
 	Alpha       float64 `json:"alpha"`
 	Fc          float64 `json:"fc"`
+	LatentFc    float64 `json:"latent-fc"`
 	Order       int     `json:"order"`
 	Border      int     `json:"border"`
 	WindowT     int     `json:"window-t"`
@@ -46,7 +47,7 @@ type params struct {
 func defaultSettings(d pipeline.Options) Settings {
 	c := upscale.DefaultChoices()
 	return Settings{Scale: d.Scale, Mode: c.Mode, Fuse: c.Fuse, DraftSteps: c.DraftSteps,
-		Alpha: d.FuseParams.Alpha, Fc: d.FuseParams.Fc, Order: d.FuseParams.Order, Border: d.FuseParams.Border,
+		Alpha: d.FuseParams.Alpha, Fc: d.FuseParams.Fc, LatentFc: d.LatentFc, Order: d.FuseParams.Order, Border: d.FuseParams.Border,
 		WindowT: d.WindowT, OverlapT: d.OverlapT, Tile: d.Tile, TileOverlap: d.TileOverlap, Codec: string(video.H264)}
 }
 
@@ -56,7 +57,7 @@ func (s *Settings) set(name, value string) error {
 	key := strings.ReplaceAll(strings.ToLower(name), "_", "-")
 	ints := map[string]*int{"scale": &s.Scale, "draft-steps": &s.DraftSteps, "order": &s.Order, "border": &s.Border,
 		"window-t": &s.WindowT, "overlap-t": &s.OverlapT, "tile": &s.Tile, "tile-overlap": &s.TileOverlap, "crf": &s.CRF}
-	floats := map[string]*float64{"alpha": &s.Alpha, "fc": &s.Fc}
+	floats := map[string]*float64{"alpha": &s.Alpha, "fc": &s.Fc, "latent-fc": &s.LatentFc}
 	if p, ok := ints[key]; ok {
 		v, err := strconv.Atoi(value)
 		if err != nil {
@@ -81,7 +82,7 @@ func (s *Settings) set(name, value string) error {
 	case "codec":
 		s.Codec = strings.ToLower(value)
 	default:
-		return fmt.Errorf("unknown field %q (want file or path, and upscale options: scale, mode, fuse, draft-steps, alpha, fc, order, border, window-t, overlap-t, tile, tile-overlap, codec, crf)", name)
+		return fmt.Errorf("unknown field %q (want file or path, and upscale options: scale, mode, fuse, draft-steps, alpha, fc, latent-fc, order, border, window-t, overlap-t, tile, tile-overlap, codec, crf)", name)
 	}
 	return nil
 }
@@ -93,6 +94,7 @@ func (s Settings) pipeline(d pipeline.Options) (pipeline.Options, error) {
 	opt := d
 	opt.Scale = s.Scale
 	opt.FuseParams.Alpha, opt.FuseParams.Fc, opt.FuseParams.Order, opt.FuseParams.Border = s.Alpha, s.Fc, s.Order, s.Border
+	opt.LatentFc = s.LatentFc
 	opt.WindowT, opt.OverlapT, opt.Tile, opt.TileOverlap = s.WindowT, s.OverlapT, s.Tile, s.TileOverlap
 	c := upscale.Choices{Mode: s.Mode, Fuse: s.Fuse, DraftSteps: s.DraftSteps}
 	if err := c.Apply(&opt); err != nil {

@@ -38,8 +38,8 @@ var benchPSSRModes = []benchPSSRMode{
 	{"decoder", pipeline.ModeDecoder, pipeline.FuseFinal},
 	{"base", pipeline.ModeBase, pipeline.FuseFinal},
 	{"base-4step", pipeline.ModeBase4Step, pipeline.FuseFinal},
-	{"pssr", pipeline.ModePSSR, pipeline.FuseFinal},
-	{"pssr-latent", pipeline.ModePSSR, pipeline.FuseLatent},
+	{"pssr", pipeline.ModePSSR, pipeline.DefaultOptions().Fuse},
+	{"pssr-final", pipeline.ModePSSR, pipeline.FuseFinal},
 	{"pssr-nofuse", pipeline.ModePSSRNoFuse, pipeline.FuseFinal},
 }
 
@@ -52,6 +52,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		tile, windowT                                                   int
 		deviceOps                                                       string
 		fuseParams                                                      = freqfuse.DefaultParams()
+		latentFc                                                        = pipeline.DefaultLatentFc
 	)
 	cmd := &cobra.Command{
 		Use:   "bench IN",
@@ -71,10 +72,12 @@ IN is a video or a folder of PNG/JPEG frames; at most --frames frames are read.
 
 Modes (--modes takes names, kinds or "all"):
   baseline  bicubic, lanczos
-  pssr      decoder, base, base-4step, pssr, pssr-latent, pssr-nofuse (the
+  pssr      decoder, base, base-4step, pssr, pssr-final, pssr-nofuse (the
             model of --model on the backend of --backend; skipped when no
             model is found; decoder is the model's decoder alone on the
-            low-quality latent; pssr-latent is pssr with --fuse latent)
+            low-quality latent; pssr is upscale's default, the update on the
+            latents with one decode; pssr-final the release's update on the
+            decoded frames, two decodes)
   peer      realesrgan-x4fast, realesrgan-x4plus, upscalerjs-slim,
             upscalerjs-medium, upscalerjs-thick (external tools installed by
             scripts/install-peers.sh; skipped when not installed)
@@ -133,7 +136,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 
 			backendDesc, runtimeName := "", ""
 			if benchHasKind(selected, bench.KindPSSR) {
-				desc, rtName, cleanup, err := benchWirePSSR(a, selected, backendSpec, runtimeSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams)
+				desc, rtName, cleanup, err := benchWirePSSR(a, selected, backendSpec, runtimeSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams, latentFc)
 				if err != nil {
 					return err
 				}
@@ -199,7 +202,8 @@ ground truth itself; it needs frames of 96x96 or more.`,
 	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
 	f.IntVar(&tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
 	f.Float64Var(&fuseParams.Alpha, "alpha", fuseParams.Alpha, "strength of the draft's high-frequency band in the pssr modes, 0 to 2")
-	f.Float64Var(&fuseParams.Fc, "fc", fuseParams.Fc, "Butterworth cut-off of the pssr modes' update, in (0, 0.7072] (of the latent grid in pssr-latent)")
+	f.Float64Var(&fuseParams.Fc, "fc", fuseParams.Fc, "Butterworth cut-off of pssr-final's update on the pixels, in (0, 0.7072]")
+	f.Float64Var(&latentFc, "latent-fc", latentFc, "Butterworth cut-off of pssr's update on the latent grid, in (0, 0.7072]")
 	f.IntVar(&windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
 	f.BoolVar(&noLPIPS, "no-lpips", false, "skip LPIPS (it needs models/perceptual/"+lpips.DefaultName+" or $"+lpips.EnvPath+")")
 	f.BoolVar(&keepGoing, "keep-going", true, "report a mode that fails as failed and go on (false: stop at the first failure)")
@@ -230,7 +234,7 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // model or a backend that does not start skips the modes with that note;
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
-func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params) (string, string, func(), error) {
+func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params, latentFc float64) (string, string, func(), error) {
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -267,7 +271,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 		return "", "", nil, fmt.Errorf("--runtime: %w", err)
 	}
 	base := pipeline.DefaultOptions()
-	base.Scale, base.FuseParams, base.OnDevice = scale, fuseParams, onDevice
+	base.Scale, base.FuseParams, base.LatentFc, base.OnDevice = scale, fuseParams, latentFc, onDevice
 	if pipelineTile >= 0 {
 		base.Tile = pipelineTile
 	}

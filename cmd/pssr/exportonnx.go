@@ -25,7 +25,7 @@ type exportONNXOptions struct {
 }
 
 func newExportONNXCmd(a *app) *cobra.Command {
-	o := &exportONNXOptions{scale: 4, frames: 4, width: 384, height: 288, fuse: freqfuse.DefaultParams()}
+	o := &exportONNXOptions{scale: 4, frames: 4, width: 384, height: 288, fuse: pipeline.DefaultOptions().LatentParams()}
 	cmd := &cobra.Command{
 		Use:   "export-onnx OUT_DIR",
 		Short: "Write the model's networks as ONNX files (encoder, decoder, base step, draft step, fused decoder)",

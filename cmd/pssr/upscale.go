@@ -49,8 +49,12 @@ The low-quality frames are resized to the output size, encoded, and the base
 network takes one step from their latent at t=699; the draft network, fed the
 base network's features, takes --draft-steps more (599, 499, 399 for 3); the
 frequency-domain update keeps the base result's low frequencies and takes
-high-frequency detail from the draft (--fuse final, as released; per-step,
-as in the paper; or latent, the same rule on the latents with one decode). Long videos run in overlapping windows of --window-t frames
+high-frequency detail from the draft. By default (--fuse latent) the update's
+rule runs on the base and draft latents, with cut-off --latent-fc on the
+latent grid, and the result is decoded once; --fuse final is the release's
+form (both results decoded, the update on the pixels with cut-off --fc: more
+detail, twice the decoding), per-step the paper's. Long videos run in
+overlapping windows of --window-t frames
 and large frames in overlapping tiles of --tile pixels, so memory stays
 bounded. OUT is written to a temporary file and renamed when complete.
 
@@ -85,9 +89,10 @@ status is 1 when any file failed.`,
 	f.StringVar(&o.choices.Mode, "mode", o.choices.Mode, "pssr, pssr-nofuse, base (one step), base-4step (the base network at every timestep) or decoder (the decoder alone on the low-quality latent, no step)")
 	f.IntVar(&o.choices.DraftSteps, "draft-steps", o.choices.DraftSteps, "draft steps after the base step (3 gives 599, 499, 399)")
 	f.IntSliceVar(&o.choices.DraftTimesteps, "draft-timesteps", nil, "explicit draft timesteps, decreasing, below the base's 699 (overrides --draft-steps), e.g. 599,499,399")
-	f.StringVar(&o.choices.Fuse, "fuse", o.choices.Fuse, "frequency update: final (base vs last draft, two decodes), latent (the rule on the latents, one decode), per-step, or off")
+	f.StringVar(&o.choices.Fuse, "fuse", o.choices.Fuse, "frequency update: latent (the rule on the base and last draft latents, one decode), final (the release: on the decoded frames, two decodes), per-step, or off")
 	f.Float64Var(&opt.FuseParams.Alpha, "alpha", opt.FuseParams.Alpha, "strength of the draft's high-frequency band, 0 to 2")
-	f.Float64Var(&opt.FuseParams.Fc, "fc", opt.FuseParams.Fc, "Butterworth cut-off in normalised frequency, in (0, 0.7072] (of the latent grid with --fuse latent)")
+	f.Float64Var(&opt.FuseParams.Fc, "fc", opt.FuseParams.Fc, "Butterworth cut-off of --fuse final and per-step on the pixels, in normalised frequency, in (0, 0.7072]")
+	f.Float64Var(&opt.LatentFc, "latent-fc", opt.LatentFc, "Butterworth cut-off of --fuse latent on the latent grid, in (0, 0.7072]")
 	f.IntVar(&opt.FuseParams.Order, "order", opt.FuseParams.Order, "Butterworth filter order, 1 to 8")
 	f.IntVar(&opt.FuseParams.Border, "border", opt.FuseParams.Border, "border in pixels copied from the base result")
 	f.IntVar(&opt.WindowT, "window-t", opt.WindowT, "temporal window in frames")
