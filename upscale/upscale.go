@@ -62,6 +62,15 @@ type Setup struct {
 	Runtime netrun.Runtime
 }
 
+// ReadAhead and WriteAhead are how many frames Run decodes ahead of the
+// pipeline and queues for the encoder (video.Prefetch, video.Background):
+// decoding and encoding overlap the computation, for at most that many
+// extra frames in memory.
+const (
+	ReadAhead  = 4
+	WriteAhead = 8
+)
+
 // NewEngine loads the model of s and prepares its pipeline: the one
 // constructor of an Upscaler from a model file and options, used by pssr
 // upscale, bench, serve, the cluster worker and training-time validation.
@@ -217,10 +226,13 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		removeStaleOutputs(j.Out, log)
 	}
 
-	w, err := video.Create(ctx, j.Out, wo)
+	w0, err := video.Create(ctx, j.Out, wo)
 	if err != nil {
 		return res, err
 	}
+	// Encoding overlaps the computation: the pipeline emits a window's
+	// frames at once, and ffmpeg encodes them while the next window runs.
+	w := video.Background(w0, WriteAhead)
 	defer w.Abort()
 	total := info.Frames
 	n := 0
@@ -246,10 +258,11 @@ func (e *Engine) Run(ctx context.Context, j Job) (res Result, err error) {
 		res.Resumed = n
 		log.Info("upscale: resuming", "out", j.Out, "frames_done", n, "window", state.Window)
 	}
-	r, err := video.Open(ctx, j.In)
+	r0, err := video.Open(ctx, j.In)
 	if err != nil {
 		return res, fmt.Errorf("IN: %w", err)
 	}
+	r := video.Prefetch(r0, ReadAhead)
 	defer r.Close()
 	emit := put
 	var rs tiling.Resumable

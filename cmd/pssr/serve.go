@@ -61,7 +61,7 @@ slider, download the result).
 
   POST   /v1/jobs              multipart form: the video in "file" (or "path" for a
                                file under an --allow-root) and upscale options as fields
-                               (scale, mode, fuse, draft-steps, alpha, fc, order, border,
+                               (scale, mode, fuse, draft-steps, alpha, fc, latent-fc, order, border,
                                window-t, overlap-t, tile, tile-overlap, codec, crf);
                                answers 201 {"id": "..."}
   GET    /v1/jobs              lists the jobs
