@@ -29,9 +29,9 @@ type result struct {
 }
 
 type prefetcher struct {
-	r    Reader
-	ch   chan result
-	stop chan struct{}
+	r      Reader
+	ch     chan result
+	stop   chan struct{}
 	once   sync.Once
 	closed atomic.Bool
 	end    error // the sticky final error, once received
