@@ -22,7 +22,10 @@ import (
 // without arena, two malloc arenas, the 3x3 layers as convolutions) 1.41,
 // 2.32 and 1.03 GB, estimated 1.79, 2.51 and 1.21. (Session 6, GC target
 // 25 and ORT without convolutions: pure Go 1.64, 2.57 and 0.97 GB, ORT 3.15,
-// 4.84 and 1.77.)
+// 4.84 and 1.77.) Session 8 (the latent update by default, one decode, and
+// upscale's write queue of 8 frames; docs/results/memory/calibration-s8.txt):
+// pure Go 1.18, 1.47 and 0.65 GB, ONNX Runtime 1.27, 2.25 and 0.96: the
+// estimates stay on the high side.
 type memoryModel struct {
 	fixed, perOutPixel, perTilePixel, perDecodePixel int64
 }
