@@ -1,7 +1,8 @@
 // Package rtbench measures the two runtimes side by side: the MatMul
 // throughput (GFLOP/s) of GoMLX's pure-Go backend and of ONNX Runtime, and
-// the four networks of a model (encoder, decoder, base step, draft step) on
-// both, from the same graph functions and weights. `pssr bench-runtimes`
+// the networks of a model (encoder, decoder, base step, draft step, and
+// the fused decoder of the default latent update) on both, from the same
+// graph functions and weights. `pssr bench-runtimes`
 // runs it; its JSON is the record behind the `--runtime auto` rule.
 package rtbench
 
@@ -39,7 +40,7 @@ type Options struct {
 	// run); at least MinReps runs are timed.
 	MinTime time.Duration
 	MinReps int
-	// Networks restricts the networks timed (nil: all four).
+	// Networks restricts the networks timed (nil: all five).
 	Networks []string
 }
 
@@ -169,12 +170,14 @@ func Run(ctx context.Context, m *model.Model, modelName string, rts []netrun.Run
 		feats = append(feats, randTensor(rng, s, -1, 1))
 	}
 	args := map[string][]any{
-		pipeline.NetEncoder:   {cond},
-		pipeline.NetDecoder:   {zl, cond},
-		pipeline.NetBaseStep:  {xt, zl, float32(699), float32(0.699), float32(0.599)},
-		pipeline.NetDraftStep: append([]any{xt, zl, float32(599), float32(0.599), float32(0.499)}, feats...),
+		pipeline.NetEncoder:      {cond},
+		pipeline.NetDecoder:      {zl, cond},
+		pipeline.NetBaseStep:     {xt, zl, float32(699), float32(0.699), float32(0.599)},
+		pipeline.NetDraftStep:    append([]any{xt, zl, float32(599), float32(0.599), float32(0.499)}, feats...),
+		pipeline.NetFusedDecoder: {zl, xt, cond},
 	}
-	for _, n := range pipeline.Networks(m.Config) {
+	nets := append(pipeline.Networks(m.Config), pipeline.FusedDecoder(m.Config, pipeline.DefaultOptions().LatentParams()))
+	for _, n := range nets {
 		if opt.Networks != nil && !slices.Contains(opt.Networks, n.Name) {
 			continue
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/pssr/pssr/rtbench"
 )
 
-// TestRun times a small product and the four networks of the fixture
+// TestRun times a small product and the five networks of the fixture
 // model (random weights, a test fixture) on both runtimes and checks the
 // report's shape and that the runtimes agree.
 func TestRun(t *testing.T) {
@@ -28,8 +28,8 @@ func TestRun(t *testing.T) {
 			t.Errorf("matmul %+v", r)
 		}
 	}
-	if len(rep.Networks) != 8 || len(rep.Speedup) != 4 {
-		t.Fatalf("%d network results, %d speed-ups; want 8 and 4", len(rep.Networks), len(rep.Speedup))
+	if len(rep.Networks) != 10 || len(rep.Speedup) != 5 {
+		t.Fatalf("%d network results, %d speed-ups; want 10 and 5", len(rep.Networks), len(rep.Speedup))
 	}
 	for _, r := range rep.Networks {
 		if r.Seconds <= 0 || r.MaxAbsDiff > 1e-4 {

@@ -38,8 +38,9 @@ func newBenchRuntimesCmd(a *app) *cobra.Command {
 		Short: "Time the pure-Go runtime and ONNX Runtime side by side: MatMul GFLOP/s and each network",
 		Long: `bench-runtimes measures the two CPU runtimes of pssr on this machine: GoMLX's
 pure-Go backend and ONNX Runtime (loaded as --runtime ort loads it). It times
-[M, K] x [K, N] matrix products on both (GFLOP/s) and then the model's four
-networks (encoder, decoder, base step, draft step) on a random clip of
+[M, K] x [K, N] matrix products on both (GFLOP/s) and then the model's
+networks (encoder, decoder, base step, draft step, and fused_decoder: the
+default latent update and one decode) on a random clip of
 --frames frames of --width x --height output pixels, exported to ONNX from
 the same graph functions and weights. Each case runs once untimed (the
 compile) and then at least --min-reps times and --min-time; the median is
@@ -59,7 +60,7 @@ This is the measurement behind --runtime auto (docs/benchmarks.md).`,
 	f.IntVar(&o.height, "height", o.height, "output height of the clip (a multiple of 16)")
 	f.DurationVar(&o.minTime, "min-time", o.minTime, "least time timing each case")
 	f.IntVar(&o.minReps, "min-reps", o.minReps, "least timed runs of each case")
-	f.StringSliceVar(&o.networks, "networks", nil, "networks to time (default all: encoder,decoder,base_step,draft_step)")
+	f.StringSliceVar(&o.networks, "networks", nil, "networks to time (default all: encoder,decoder,base_step,draft_step,fused_decoder)")
 	f.BoolVar(&o.int8, "int8", false, "also time ONNX Runtime with int8 dense products (--runtime ort-int8)")
 	f.StringVar(&o.ortProfile, "ort-profile", "", "write ONNX Runtime's per-node profile of each network to `PREFIX`<timestamp>.json")
 	f.StringVar(&o.jsonPath, "json", "", "write the report as JSON to `FILE`")
