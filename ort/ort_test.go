@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -82,6 +84,42 @@ func TestRuntimeSmall(t *testing.T) {
 	cancel()
 	if _, err := f.Exec(ctx, x, float32(2)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Exec with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// TestRuntimeSameInputTwice passes one host tensor as both inputs of a
+// network (the base step gets z_L as x_t and as the condition): inputs are
+// lent to ONNX Runtime under the tensor's read access, which must not be
+// taken twice, and the inputs must not be changed by the run.
+func TestRuntimeSameInputTwice(t *testing.T) {
+	r := runtimeOrSkip(t)
+	fn := func(s *mlmodel.Scope, in []*Node) []*Node {
+		return []*Node{Add(MulScalar(in[0], 2), in[1])}
+	}
+	f, err := r.Compile(mlmodel.NewStore(), "twice", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensors.FromValue([][]float32{{1, 2}, {3, 4}})
+	done := make(chan struct{})
+	var out []*tensors.Tensor
+	go func() {
+		defer close(done)
+		out, err = f.Exec(context.Background(), x, x)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Exec(x, x) did not return: the input's access was taken twice")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](out[0]); !slices.Equal(got, []float32{3, 6, 9, 12}) {
+		t.Fatalf("2x + x = %v, want [3 6 9 12]", got)
+	}
+	if got := tensors.MustCopyFlatData[float32](x); !slices.Equal(got, []float32{1, 2, 3, 4}) {
+		t.Fatalf("input changed to %v", got)
 	}
 }
 

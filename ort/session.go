@@ -3,6 +3,7 @@ package ort
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -121,11 +122,60 @@ func (s *Session) Run(ctx context.Context, args ...any) (outs []*tensors.Tensor,
 			}
 		}
 	}()
-	for i, a := range args {
-		if inputs[i], err = toORT(a, s.model.Inputs[i]); err != nil {
+	return s.withInputs(ctx, args, inputs, 0, map[*tensors.Tensor]any{})
+}
+
+// withInputs makes inputs[i:] from args[i:] and then runs the session. A
+// host tensor's samples are lent to ONNX Runtime without a copy, for the
+// time of the run (inside the tensor's read access; lent holds the samples
+// of the tensors already lent, as one tensor may be given twice); scalars
+// are copied.
+func (s *Session) withInputs(ctx context.Context, args []any, inputs []ortgo.Value, i int, lent map[*tensors.Tensor]any) (outs []*tensors.Tensor, err error) {
+	if i == len(args) {
+		return s.run(ctx, inputs)
+	}
+	info := s.model.Inputs[i]
+	if x, ok := args[i].(*tensors.Tensor); ok {
+		if err := checkInput(x, info); err != nil {
 			return nil, fmt.Errorf("ort: %s: %w", s.model.Name, err)
 		}
+		lend := func(flat any) {
+			lent[x] = flat
+			var unpin func()
+			switch f := flat.(type) {
+			case []float32:
+				inputs[i], unpin, err = lendSlice(ortShape(info), f)
+			case []int32:
+				inputs[i], unpin, err = lendSlice(ortShape(info), f)
+			case []int64:
+				inputs[i], unpin, err = lendSlice(ortShape(info), f)
+			default:
+				err = fmt.Errorf("input %s: dtype %s not supported", info.Name, x.DType())
+			}
+			if err != nil {
+				err = fmt.Errorf("ort: %s: %w", s.model.Name, err)
+				return
+			}
+			defer unpin()
+			outs, err = s.withInputs(ctx, args, inputs, i+1, lent)
+		}
+		if flat, ok := lent[x]; ok { // already under read access
+			lend(flat)
+			return outs, err
+		}
+		if aerr := x.ConstFlatData(lend); aerr != nil {
+			return nil, fmt.Errorf("ort: %s: input %s: %w", s.model.Name, info.Name, aerr)
+		}
+		return outs, err
 	}
+	if inputs[i], err = toORT(args[i], info); err != nil {
+		return nil, fmt.Errorf("ort: %s: %w", s.model.Name, err)
+	}
+	return s.withInputs(ctx, args, inputs, i+1, lent)
+}
+
+// run runs the session on inputs and copies its outputs to host tensors.
+func (s *Session) run(ctx context.Context, inputs []ortgo.Value) (outs []*tensors.Tensor, err error) {
 	ro, err := ortgo.NewRunOptions()
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: run options: %w", s.model.Name, err)
@@ -168,48 +218,62 @@ func (s *Session) Run(ctx context.Context, args ...any) (outs []*tensors.Tensor,
 	return outs, nil
 }
 
-// toORT copies an argument into a new ORT tensor of the input's shape.
-func toORT(a any, info onnx.TensorInfo) (ortgo.Value, error) {
+// lendSlice wraps Go memory in an ORT tensor, pinned (C holds the pointer
+// between calls) until the returned function is called.
+func lendSlice[T ortgo.TensorData](shape ortgo.Shape, f []T) (ortgo.Value, func(), error) {
+	var p runtime.Pinner
+	if len(f) > 0 {
+		p.Pin(&f[0])
+	}
+	t, err := ortgo.NewTensor(shape, f)
+	if err != nil {
+		p.Unpin()
+		return nil, nil, err
+	}
+	return t, p.Unpin, nil
+}
+
+// ortShape is an input's shape for ONNX Runtime.
+func ortShape(info onnx.TensorInfo) ortgo.Shape {
 	dims := make([]int64, info.Shape.Rank())
 	for i, d := range info.Shape.Dimensions {
 		dims[i] = int64(d)
 	}
-	shape := ortgo.NewShape(dims...)
-	switch x := a.(type) {
-	case float32:
+	return ortgo.NewShape(dims...)
+}
+
+// checkInput checks that a host tensor fits an input.
+func checkInput(x *tensors.Tensor, info onnx.TensorInfo) error {
+	ts := x.Shape()
+	if ts.DType != info.Shape.DType || ts.Size() != info.Shape.Size() ||
+		(ts.Rank() > 0 && !ts.Equal(info.Shape)) {
+		return fmt.Errorf("input %s is %s, got %s", info.Name, info.Shape, ts)
+	}
+	return nil
+}
+
+// toORT copies a scalar argument into a new ORT tensor of the input's shape.
+func toORT(a any, info onnx.TensorInfo) (ortgo.Value, error) {
+	if x, ok := a.(float32); ok {
 		if info.Shape.Size() != 1 || info.Shape.DType != dtypes.Float32 {
 			return nil, fmt.Errorf("input %s is %s, got a float32 scalar", info.Name, info.Shape)
 		}
-		return ortgo.NewTensor(shape, []float32{x})
-	case *tensors.Tensor:
-		ts := x.Shape()
-		if ts.DType != info.Shape.DType || ts.Size() != info.Shape.Size() ||
-			(ts.Rank() > 0 && !ts.Equal(info.Shape)) {
-			return nil, fmt.Errorf("input %s is %s, got %s", info.Name, info.Shape, ts)
-		}
-		switch ts.DType {
-		case dtypes.Float32:
-			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[float32](x))
-		case dtypes.Int32:
-			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[int32](x))
-		case dtypes.Int64:
-			return ortgo.NewTensor(shape, tensors.MustCopyFlatData[int64](x))
-		}
-		return nil, fmt.Errorf("input %s: dtype %s not supported", info.Name, ts.DType)
+		return ortgo.NewTensor(ortShape(info), []float32{x})
 	}
 	return nil, fmt.Errorf("input %s: argument of type %T not supported", info.Name, a)
 }
 
-// fromORT copies an ORT output into a host tensor.
+// fromORT copies an ORT output into a host tensor (FromFlatDataAndDimensions
+// copies: once, from ORT's memory).
 func fromORT(v ortgo.Value, info onnx.TensorInfo) (*tensors.Tensor, error) {
 	dims := info.Shape.Dimensions
 	switch t := v.(type) {
 	case *ortgo.Tensor[float32]:
-		return tensors.FromFlatDataAndDimensions(append([]float32(nil), t.GetData()...), dims...), nil
+		return tensors.FromFlatDataAndDimensions(t.GetData(), dims...), nil
 	case *ortgo.Tensor[int32]:
-		return tensors.FromFlatDataAndDimensions(append([]int32(nil), t.GetData()...), dims...), nil
+		return tensors.FromFlatDataAndDimensions(t.GetData(), dims...), nil
 	case *ortgo.Tensor[int64]:
-		return tensors.FromFlatDataAndDimensions(append([]int64(nil), t.GetData()...), dims...), nil
+		return tensors.FromFlatDataAndDimensions(t.GetData(), dims...), nil
 	}
 	return nil, fmt.Errorf("unsupported ORT value %T", v)
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/netrun"
@@ -38,25 +40,27 @@ func encodeChunks(ctx context.Context, f netrun.Func, cond *tensors.Tensor) []*t
 	if len(bounds) == 2 {
 		return run(ctx, f, cond)
 	}
-	var data []float32
-	var dims []int
+	var out *tensors.Tensor // [1, T, h, w, C], filled chunk by chunk
 	for i := 1; i < len(bounds); i++ {
 		cc := sliceFrames(cond, 0, bounds[i-1], bounds[i])
 		z := run(ctx, f, cc)[0]
 		_ = cc.FinalizeAll()
 		d := z.Shape().Dimensions // [1, t, h, w, C]
-		if data == nil {
-			dims = append([]int(nil), d...)
+		if out == nil {
+			dims := append([]int(nil), d...)
 			dims[1] = cond.Shape().Dimensions[0]
-			data = make([]float32, 0, z.Shape().Size()/d[1]*dims[1])
+			out = tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
 		}
-		tensors.MustConstFlatData[float32](z, func(flat []float32) { data = append(data, flat...) })
+		per := z.Shape().Size() / d[1] // one frame's latent
+		tensors.MustConstFlatData[float32](z, func(src []float32) {
+			tensors.MustMutableFlatData(out, func(dst []float32) { copy(dst[bounds[i-1]*per:], src) })
+		})
 		_ = z.FinalizeAll()
 		if err := ctx.Err(); err != nil {
 			panic(err)
 		}
 	}
-	return []*tensors.Tensor{tensors.FromFlatDataAndDimensions(data, dims...)}
+	return []*tensors.Tensor{out}
 }
 
 // decodeChunks runs the decoder f on the latents zs ([1, T, h, w, C] each)
@@ -110,12 +114,15 @@ func sliceFrames(x *tensors.Tensor, axis, t0, t1 int) *tensors.Tensor {
 	}
 	nd := append([]int(nil), d...)
 	nd[axis] = t1 - t0
-	data := make([]float32, 0, outer*(t1-t0)*inner)
-	tensors.MustConstFlatData[float32](x, func(flat []float32) {
-		for o := 0; o < outer; o++ {
-			base := o * d[axis] * inner
-			data = append(data, flat[base+t0*inner:base+t1*inner]...)
-		}
+	out := tensors.FromShape(shapes.Make(dtypes.Float32, nd...))
+	tensors.MustConstFlatData[float32](x, func(src []float32) {
+		tensors.MustMutableFlatData(out, func(dst []float32) {
+			n := (t1 - t0) * inner
+			for o := 0; o < outer; o++ {
+				base := o * d[axis] * inner
+				copy(dst[o*n:(o+1)*n], src[base+t0*inner:base+t1*inner])
+			}
+		})
 	})
-	return tensors.FromFlatDataAndDimensions(data, nd...)
+	return out
 }

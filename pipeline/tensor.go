@@ -3,21 +3,27 @@ package pipeline
 import (
 	"fmt"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
 )
 
-// FramesToTensor stacks frames of one size into a tensor [T, H, W, 3].
+// FramesToTensor stacks frames of one size into a tensor [T, H, W, 3]
+// (one copy of the samples).
 func FramesToTensor(frames []*frame.Image) *tensors.Tensor {
 	w, h := frames[0].W, frames[0].H
-	data := make([]float32, 0, len(frames)*w*h*3)
-	for _, f := range frames {
-		if f.W != w || f.H != h {
-			panic(fmt.Sprintf("pipeline: frame %dx%d in a %dx%d clip", f.W, f.H, w, h))
+	t := tensors.FromShape(shapes.Make(dtypes.Float32, len(frames), h, w, 3))
+	tensors.MustMutableFlatData(t, func(flat []float32) {
+		n := w * h * 3
+		for i, f := range frames {
+			if f.W != w || f.H != h {
+				panic(fmt.Sprintf("pipeline: frame %dx%d in a %dx%d clip", f.W, f.H, w, h))
+			}
+			copy(flat[i*n:(i+1)*n], f.Pix)
 		}
-		data = append(data, f.Pix...)
-	}
-	return tensors.FromFlatDataAndDimensions(data, len(frames), h, w, 3)
+	})
+	return t
 }
 
 // TensorToFrames splits a tensor [T, H, W, 3] into frames.
