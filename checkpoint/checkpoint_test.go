@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -185,4 +187,25 @@ func TestSegmentBits(t *testing.T) {
 		t.Fatalf("resume of 16-bit segments: %v, %v", st, err)
 	}
 	c.Close()
+}
+
+// TestWriteFloats checks the buffered float writer against binary.Write
+// across its buffer's boundary.
+func TestWriteFloats(t *testing.T) {
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 10001} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i)*0.37 - 11
+		}
+		var got, want bytes.Buffer
+		if err := writeFloats(&got, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := binary.Write(&want, binary.LittleEndian, v); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("%d floats: %d bytes written, differ from binary.Write's %d", n, got.Len(), want.Len())
+		}
+	}
 }

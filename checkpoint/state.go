@@ -37,11 +37,28 @@ func writeState(w io.Writer, st *tiling.State) error {
 		if err := binary.Write(bw, binary.LittleEndian, math.Float64bits(p.WSum)); err != nil {
 			return err
 		}
-		if err := binary.Write(bw, binary.LittleEndian, p.Sum.Pix[:p.Sum.W*p.Sum.H*3]); err != nil {
+		if err := writeFloats(bw, p.Sum.Pix[:p.Sum.W*p.Sum.H*3]); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// writeFloats writes v as little-endian float32s through a small buffer
+// (binary.Write would first encode all of a frame into a new slice).
+func writeFloats(w io.Writer, v []float32) error {
+	var buf [16 << 10]byte
+	for len(v) > 0 {
+		n := min(len(v), len(buf)/4)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+		}
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		v = v[n:]
+	}
+	return nil
 }
 
 // readState reads a state file written by writeState.
