@@ -116,10 +116,10 @@ type Options struct {
 }
 
 // DefaultLatentFc is the default cut-off of FuseLatent on the latent grid:
-// of the cut-offs 0.2 to 0.45 tried on three DAVIS training shots
-// (docs/benchmarks.md, "Decode once"), the one whose result came closest
-// to the released two-decode update (fc 0.2 on the pixels) in PSNR-Y,
-// LPIPS and warp error.
+// of the cut-offs 0.2 to 0.45 tried on three DAVIS training shots, the one
+// whose result came closest to the released two-decode update (fc 0.2 on
+// the pixels) in PSNR-Y, LPIPS and warp error (docs/model-card.md, "One
+// decode by default"; docs/results/latent-fc-tune).
 const DefaultLatentFc = 0.4
 
 // DefaultOptions returns the released settings but for two choices: x4,

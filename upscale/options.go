@@ -13,7 +13,8 @@ import (
 type Choices struct {
 	// Mode is pssr, pssr-nofuse, base or base-4step.
 	Mode string
-	// Fuse is final, per-step or off (off turns pssr into pssr-nofuse).
+	// Fuse is latent, final, per-step or off (off turns pssr into
+	// pssr-nofuse).
 	Fuse string
 	// DraftSteps is the number of draft steps (3 gives 599, 499, 399).
 	DraftSteps int
