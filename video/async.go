@@ -105,19 +105,26 @@ type background struct {
 	once  sync.Once     // guards abort
 	mu    sync.Mutex
 	err   error // the first error of w.Write
-	shut  bool  // Close or Abort was called
+	shut  bool  // Close was called
 }
 
+// loop writes the queued frames until Close closes the queue or Abort is
+// called (without a Close after it: the goroutine still ends).
 func (b *background) loop() {
 	defer close(b.done)
-	for f := range b.ch {
+	for {
+		var f *frame.Image
 		select {
 		case <-b.abort:
-			continue // drain without writing
-		default:
+			return
+		case g, ok := <-b.ch:
+			if !ok {
+				return
+			}
+			f = g
 		}
 		if b.failed() != nil {
-			continue
+			continue // drain: the output is gone
 		}
 		if err := b.w.Write(f); err != nil {
 			b.mu.Lock()

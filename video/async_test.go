@@ -260,6 +260,23 @@ func TestBackground(t *testing.T) {
 			t.Fatalf("aborted %v, closed %v, wrote %v", fw.aborted, fw.closed, fw.got)
 		}
 	})
+	t.Run("Abort alone ends the goroutine", func(t *testing.T) {
+		fw := &fakeWriter{delay: 5 * time.Millisecond}
+		w := Background(fw, 4)
+		for i := 1; i <= 3; i++ {
+			if err := w.Write(numbered(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-w.(*background).done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the writer's goroutine still runs after Abort")
+		}
+	})
 }
 
 // TestAsyncRoundTrip runs the real reader and writer through Prefetch and
