@@ -190,7 +190,7 @@ func TestSegmentBits(t *testing.T) {
 }
 
 // TestWriteFloats checks the buffered float writer against binary.Write
-// across its buffer's boundary.
+// across its buffer's boundary, and the reader against both.
 func TestWriteFloats(t *testing.T) {
 	for _, n := range []int{0, 1, 4095, 4096, 4097, 10001} {
 		v := make([]float32, n)
@@ -206,6 +206,15 @@ func TestWriteFloats(t *testing.T) {
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Fatalf("%d floats: %d bytes written, differ from binary.Write's %d", n, got.Len(), want.Len())
+		}
+		back := make([]float32, n)
+		if err := readFloats(&got, back); err != nil || !slices.Equal(back, v) {
+			t.Fatalf("%d floats: read back differ (%v)", n, err)
+		}
+		if n > 0 {
+			if err := readFloats(bytes.NewReader(want.Bytes()[:4*n-1]), back); err == nil {
+				t.Fatalf("%d floats: a truncated state read without error", n)
+			}
 		}
 	}
 }

@@ -44,6 +44,23 @@ func writeState(w io.Writer, st *tiling.State) error {
 	return bw.Flush()
 }
 
+// readFloats fills v with little-endian float32s read through a small
+// buffer (binary.Read would first read all of a frame into a new slice).
+func readFloats(r io.Reader, v []float32) error {
+	var buf [16 << 10]byte
+	for len(v) > 0 {
+		n := min(len(v), len(buf)/4)
+		if _, err := io.ReadFull(r, buf[:4*n]); err != nil {
+			return err
+		}
+		for i := range v[:n] {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+		}
+		v = v[n:]
+	}
+	return nil
+}
+
 // writeFloats writes v as little-endian float32s through a small buffer
 // (binary.Write would first encode all of a frame into a new slice).
 func writeFloats(w io.Writer, v []float32) error {
@@ -96,7 +113,7 @@ func readState(path string) (*tiling.State, error) {
 			return nil, fmt.Errorf("state %s: frame %d: %w", path, i, err)
 		}
 		img := frame.New(int(wh[0]), int(wh[1]))
-		if err := binary.Read(r, binary.LittleEndian, img.Pix); err != nil {
+		if err := readFloats(r, img.Pix); err != nil {
 			return nil, fmt.Errorf("state %s: frame %d: %w", path, i, err)
 		}
 		st.Pending[i] = tiling.Pending{Sum: img, WSum: math.Float64frombits(bits)}
