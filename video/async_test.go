@@ -194,6 +194,22 @@ func numbered(i int) *frame.Image {
 	return f
 }
 
+// queueThenAbort queues n frames for fw through Background (depth 4) and
+// aborts.
+func queueThenAbort(t *testing.T, fw *fakeWriter, n int) Writer {
+	t.Helper()
+	w := Background(fw, 4)
+	for i := 1; i <= n; i++ {
+		if err := w.Write(numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func TestBackground(t *testing.T) {
 	t.Run("writes in order, Close waits", func(t *testing.T) {
 		fw := &fakeWriter{delay: time.Millisecond}
@@ -241,15 +257,7 @@ func TestBackground(t *testing.T) {
 	})
 	t.Run("Abort drops the queue", func(t *testing.T) {
 		fw := &fakeWriter{delay: 20 * time.Millisecond}
-		w := Background(fw, 4)
-		for i := 1; i <= 4; i++ {
-			if err := w.Write(numbered(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Abort(); err != nil {
-			t.Fatal(err)
-		}
+		w := queueThenAbort(t, fw, 4)
 		if err := w.Write(numbered(5)); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Write after Abort: %v", err)
 		}
@@ -261,16 +269,7 @@ func TestBackground(t *testing.T) {
 		}
 	})
 	t.Run("Abort alone ends the goroutine", func(t *testing.T) {
-		fw := &fakeWriter{delay: 5 * time.Millisecond}
-		w := Background(fw, 4)
-		for i := 1; i <= 3; i++ {
-			if err := w.Write(numbered(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Abort(); err != nil {
-			t.Fatal(err)
-		}
+		w := queueThenAbort(t, &fakeWriter{delay: 5 * time.Millisecond}, 3)
 		select {
 		case <-w.(*background).done:
 		case <-time.After(5 * time.Second):
