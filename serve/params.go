@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,6 +50,15 @@ func defaultSettings(d pipeline.Options) Settings {
 	return Settings{Scale: d.Scale, Mode: c.Mode, Fuse: c.Fuse, DraftSteps: c.DraftSteps,
 		Alpha: d.FuseParams.Alpha, Fc: d.FuseParams.Fc, LatentFc: d.LatentFc, Order: d.FuseParams.Order, Border: d.FuseParams.Border,
 		WindowT: d.WindowT, OverlapT: d.OverlapT, Tile: d.Tile, TileOverlap: d.TileOverlap, Codec: string(video.H264)}
+}
+
+// decodeParams reads a job's stored params over the server's default
+// settings d, so that a field the job does not store (one added after it
+// was submitted, such as latent-fc) takes the default instead of zero.
+func decodeParams(raw []byte, d pipeline.Options) (params, error) {
+	p := params{Settings: defaultSettings(d)}
+	err := json.Unmarshal(raw, &p)
+	return p, err
 }
 
 // set parses one form field into s.

@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -17,8 +16,7 @@ import (
 // frame N (default: the middle one) of the input or of the result, as PNG,
 // for the page's before/after slider.
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request, j jobs.Job) {
-	var p params
-	json.Unmarshal(j.Params, &p)
+	p, _ := decodeParams(j.Params, s.opt.Defaults)
 	which := r.URL.Query().Get("which")
 	var path string
 	switch which {

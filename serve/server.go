@@ -271,8 +271,7 @@ type jobView struct {
 
 // view returns the API view of j (without the server's paths).
 func (s *Server) view(j jobs.Job) jobView {
-	var p params
-	json.Unmarshal(j.Params, &p)
+	p, _ := decodeParams(j.Params, s.opt.Defaults)
 	v := jobView{Job: j, Options: p.Settings}
 	v.Params = nil
 	if j.State == jobs.Done {
@@ -390,8 +389,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, j jobs.Job
 		writeError(w, http.StatusConflict, "job %s is %s: its result is ready once it is done", j.ID, j.State)
 		return
 	}
-	var p params
-	json.Unmarshal(j.Params, &p)
+	p, _ := decodeParams(j.Params, s.opt.Defaults)
 	path := s.resultPath(j.ID, p)
 	f, err := os.Open(path)
 	if err != nil {
@@ -431,8 +429,8 @@ func displayStem(name string) string {
 // model, checks the input against the limits and upscales it with a
 // checkpoint, resuming an earlier run's.
 func (s *Server) work(ctx context.Context, j jobs.Job, report jobs.Progress) error {
-	var p params
-	if err := json.Unmarshal(j.Params, &p); err != nil {
+	p, err := decodeParams(j.Params, s.opt.Defaults)
+	if err != nil {
 		return fmt.Errorf("job options: %w", err)
 	}
 	opt, err := p.Settings.pipeline(s.opt.Defaults)
