@@ -21,9 +21,15 @@ import (
 // blocks before it compute (random-weight test fixture, not a trained model).
 func randomiseAE(t *testing.T, m *Model, seed uint64) {
 	t.Helper()
+	randomiseScope(t, m, ScopeAE, seed)
+}
+
+// randomiseScope adds N(0, 0.2) noise to every weight of m under scope.
+func randomiseScope(t *testing.T, m *Model, scope string, seed uint64) {
+	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	for _, v := range m.NetworkVariables() {
-		if !strings.HasPrefix(VariableName(v), ScopeAE+"/") {
+		if !strings.HasPrefix(VariableName(v), scope+"/") {
 			continue
 		}
 		data := tensors.MustCopyFlatData[float32](v.MustValue())

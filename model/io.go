@@ -205,6 +205,74 @@ func LoadGrown(backend compute.Backend, path string, fineBlocks int) (*Model, er
 	return m, nil
 }
 
+// LoadDraft reads a weights file like Load, but builds the draft to keep
+// the base blocks that kSelect selects (DraftConfig.KSelect) instead of the
+// file's: a lighter draft made from a trained one. Draft variables the file
+// has keep their trained values (shapes checked); draft blocks and fusion
+// layers the new selection drops are left out; those it adds start as
+// InitDraftFromBase starts them (copies of the base's, fusion layers as
+// the identity). Every other network tensor must match as in Load. The
+// change is recorded in the metadata under MetaDraftKSelect ("1.5->6";
+// earlier changes stay listed before it).
+func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, error) {
+	f, cfg, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	had := cfg.Draft.KSelect
+	cfg.Draft.KSelect = kSelect
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("model: %s: --k-select %g: %w", path, kSelect, err)
+	}
+	m, err := New(backend, cfg, 0)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	wanted := map[string]bool{}
+	for _, s := range m.Specs() {
+		wanted[s.Name] = true
+	}
+	inFile := map[string]bool{}
+	kept := &weights.File{Config: f.Config, Metadata: f.Metadata}
+	for _, t := range f.Tensors {
+		if strings.HasPrefix(t.Name, ScopeDraft+"/") && !wanted[t.Name] {
+			continue // a dropped block's
+		}
+		inFile[t.Name] = true
+		kept.Tensors = append(kept.Tensors, t)
+	}
+	var added []string
+	for name := range wanted {
+		if strings.HasPrefix(name, ScopeDraft+"/") && !inFile[name] {
+			added = append(added, name)
+		}
+	}
+	isAdded := func(name string) bool { return slices.Contains(added, name) }
+	if err := m.setWeights(kept, false, isAdded); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if len(added) > 0 { // after the base's weights are set
+		if _, err := m.initDraftFromBase(isAdded); err != nil {
+			return nil, fmt.Errorf("model: %s: %w", path, err)
+		}
+	}
+	for k, v := range f.Metadata {
+		m.Metadata[k] = v
+	}
+	if kSelect != had {
+		c := fmt.Sprintf("%g->%g", had, kSelect)
+		if prev := m.Metadata[MetaDraftKSelect]; prev != "" {
+			c = prev + "," + c
+		}
+		m.Metadata[MetaDraftKSelect] = c
+	}
+	return m, nil
+}
+
+// MetaDraftKSelect is the metadata key where LoadDraft records changes of
+// the draft's block selection, e.g. "1.5->6".
+const MetaDraftKSelect = "model.draft_k_select_changed"
+
 // MetaFineBlocksGrown is the metadata key where LoadGrown records the
 // growths of the decoder's fine stage, e.g. "1->3".
 const MetaFineBlocksGrown = "model.fine_blocks_grown"

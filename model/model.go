@@ -123,6 +123,12 @@ func (m *Model) SetTrainable(scopes ...string) {
 // the draft scope (embedding, time embedding, kept blocks, head) into the
 // draft. Fusion layers keep their identity initialisation.
 func (m *Model) InitDraftFromBase() (int, error) {
+	return m.initDraftFromBase(nil)
+}
+
+// initDraftFromBase is InitDraftFromBase for the draft variables for which
+// only reports true (all when only is nil).
+func (m *Model) initDraftFromBase(only func(name string) bool) (int, error) {
 	base := map[string]*mlmodel.Variable{}
 	for _, v := range m.NetworkVariables() {
 		if n := VariableName(v); strings.HasPrefix(n, ScopeBase+"/") {
@@ -132,7 +138,7 @@ func (m *Model) InitDraftFromBase() (int, error) {
 	copied := 0
 	for _, v := range m.NetworkVariables() {
 		n := VariableName(v)
-		if !strings.HasPrefix(n, ScopeDraft+"/") {
+		if !strings.HasPrefix(n, ScopeDraft+"/") || (only != nil && !only(n)) {
 			continue
 		}
 		src, ok := base[strings.TrimPrefix(n, ScopeDraft+"/")]

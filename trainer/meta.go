@@ -37,6 +37,7 @@ const (
 	metaFieldAdvWeight    = "adv_weight"
 	metaFieldFrames       = "frames"
 	metaFieldLatentWeight = "latent_weight"
+	metaFieldKSelect      = "k_select"
 )
 
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
@@ -66,6 +67,9 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	meta[key+metaFieldFrames] = strconv.Itoa(cfg.Frames)
 	if cfg.FineBlocks > 0 {
 		meta[key+metaFieldFineBlocks] = strconv.Itoa(cfg.FineBlocks)
+	}
+	if cfg.DraftKSelect > 0 {
+		meta[key+metaFieldKSelect] = num(cfg.DraftKSelect)
 	}
 	if cfg.Stage == StageAutoencoder {
 		return

@@ -113,6 +113,12 @@ type Config struct {
 	// instead of initialising it from the base: for a model whose draft is
 	// already trained.
 	KeepDraft bool
+	// DraftKSelect, when positive, rebuilds the --init model's draft to keep
+	// the base blocks this k_select picks (model.DraftConfig, model.LoadDraft):
+	// a lighter draft made from a trained one. With KeepDraft the blocks the
+	// two drafts share keep their trained weights. Recorded in the model
+	// metadata as train.<stage>.k_select.
+	DraftKSelect float64
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
 	// schedule still completes. The final step count is recorded in the
@@ -196,6 +202,15 @@ func (c Config) Validate() error {
 	}
 	if c.FineBlocks < 0 || c.FineBlocks > model.MaxFineBlocks {
 		return fmt.Errorf("trainer: --fine-blocks %d out of range [0, %d]", c.FineBlocks, model.MaxFineBlocks)
+	}
+	if c.DraftKSelect < 0 || math.IsNaN(c.DraftKSelect) {
+		return fmt.Errorf("trainer: --k-select %g must be positive (0: keep the model's)", c.DraftKSelect)
+	}
+	if c.DraftKSelect > 0 && (c.Init == "" || c.Resume) {
+		return fmt.Errorf("trainer: --k-select rebuilds the --init model's draft: it needs --init and no --resume (a checkpoint keeps its own draft)")
+	}
+	if c.DraftKSelect > 0 && c.FineBlocks > 0 {
+		return fmt.Errorf("trainer: --k-select and --fine-blocks change the model in separate runs, not together")
 	}
 	if c.Stage != StageAutoencoder && c.Init == "" && !c.Resume {
 		return fmt.Errorf("trainer: stage %s needs --init (the model of the previous stage)", c.Stage)
@@ -356,6 +371,12 @@ func (r *run) openModel() error {
 		}
 		have := fileCfg.AE.FineBlockCount()
 		switch {
+		case cfg.DraftKSelect > 0:
+			if r.m, err = model.LoadDraft(r.be, cfg.Init, cfg.DraftKSelect); err != nil {
+				return err
+			}
+			log.Info("draft rebuilt", "k_select", cfg.DraftKSelect, "was", fileCfg.Draft.KSelect,
+				"kept_blocks", fmt.Sprint(r.m.Config.KeptBlocks()), "was_blocks", fmt.Sprint(fileCfg.KeptBlocks()))
 		case cfg.FineBlocks > have:
 			if r.m, err = model.LoadGrown(r.be, cfg.Init, cfg.FineBlocks); err != nil {
 				return err

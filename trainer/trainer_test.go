@@ -338,6 +338,41 @@ func TestStages(t *testing.T) {
 		sameBits(t, "kept draft", tensorsOf(t, draftModel, model.ScopeDraft+"/"), tensorsOf(t, filepath.Join(out, "model.safetensors"), model.ScopeDraft+"/"))
 	})
 
+	t.Run("k-select", func(t *testing.T) {
+		// --k-select rebuilds the kept draft (the fixture's one block, 2 of
+		// 3) to every block: block 2 keeps its trained weights, the model
+		// saved before the first step says so in its config and metadata.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out := filepath.Join(root, "draft-k1")
+		c := testConfig(StageDraft, data, out, 3)
+		c.Init, c.KeepDraft, c.DraftKSelect = draftModel, true, 1
+		c.beforeStep = func(step int) {
+			if step == 0 {
+				cancel()
+			}
+		}
+		if err := Run(ctx, be, c, quietLog()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		saved := filepath.Join(out, "model.safetensors")
+		mc, err := model.ReadConfig(saved)
+		if err != nil || mc.Draft.KSelect != 1 {
+			t.Fatalf("saved config %+v, %v; want k_select 1", mc.Draft, err)
+		}
+		f, err := weights.Load(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Metadata["train.draft.k_select"] != "1" || f.Metadata[model.MetaDraftKSelect] != "1.5->1" {
+			t.Errorf("metadata k_select %q, change %q", f.Metadata["train.draft.k_select"], f.Metadata[model.MetaDraftKSelect])
+		}
+		sameBits(t, "kept block 2", tensorsOf(t, draftModel, model.ScopeDraft+"/block_2/"), tensorsOf(t, saved, model.ScopeDraft+"/block_2/"))
+		if n := len(tensorsOf(t, saved, model.ScopeDraft+"/block_0/")); n == 0 {
+			t.Error("no draft block 0 after rebuilding to k_select 1")
+		}
+	})
+
 	t.Run("draft initialised from base", func(t *testing.T) {
 		testDraftInit(t, be, data, baseModel, filepath.Join(root, "draft0"))
 	})
@@ -668,6 +703,10 @@ func TestConfigValidate(t *testing.T) {
 		{"no steps", func(c *Config) { c.Steps = 0 }, "--steps"},
 		{"scale 3", func(c *Config) { c.Scale = 3 }, "--scale"},
 		{"lr 0", func(c *Config) { c.LR = 0 }, "--lr"},
+		{"negative k-select", func(c *Config) { c.DraftKSelect = -2 }, "--k-select"},
+		{"k-select without --init", func(c *Config) { c.DraftKSelect = 6 }, "needs --init"},
+		{"k-select on resume", func(c *Config) { c.Stage, c.Init, c.Resume, c.DraftKSelect = StageDraft, "m.safetensors", true, 6 }, "no --resume"},
+		{"k-select with fine-blocks", func(c *Config) { c.Stage, c.Init, c.FineBlocks, c.DraftKSelect = StageDraft, "m.safetensors", 3, 6 }, "--fine-blocks"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,6 +89,7 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.Float64Var(&c.SharpWeight, "sharp-weight", def.SharpWeight, "weight of the Laplacian sharpness loss (base, draft)")
 	f.Float64Var(&c.DetailWeight, "detail-weight", def.DetailWeight, "weight of the detail loss: the gap between the mean |Laplacian| of output and ground truth (base, draft; 0: off)")
 	f.BoolVar(&c.KeepDraft, "keep-draft", false, "draft stage: continue the --init model's trained draft instead of copying it from the base")
+	f.Float64Var(&c.DraftKSelect, "k-select", 0, "rebuild the --init model's draft to keep the base blocks this k_select picks (e.g. 6 keeps block 5 of 6; with --keep-draft shared blocks keep their weights; 0: keep)")
 	f.IntVar(&c.FineBlocks, "fine-blocks", 0, "grow the --init model's decoder fine stage to N residual blocks (new blocks start as the identity; 0: keep)")
 	f.StringSliceVar(&c.Trainable, "trainable", nil, "variable scopes to train instead of the stage's network, e.g. ae/dec (decoder fine-tuning on the base's predictions)")
 	f.Float64Var(&c.VideoWeight, "video-weight", 0, "share of clips drawn from real video (0: every source equally likely)")
