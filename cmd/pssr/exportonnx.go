@@ -32,7 +32,7 @@ func newExportONNXCmd(a *app) *cobra.Command {
 		Long: `export-onnx writes the networks of a model as ONNX models (IR 8, opset 17)
 into OUT_DIR: encoder.onnx, decoder.onnx, base_step.onnx, draft_step.onnx
 and fused_decoder.onnx (the latent frequency update of --fuse latent, with
---alpha, --fc and --order, then one decode), from the same graph code and weights that pssr runs (the weights are
+--alpha, --latent-fc and --order, then one decode), from the same graph code and weights that pssr runs (the weights are
 initializers). The shapes are fixed: the models take a clip of --frames
 frames of --width x --height output pixels (multiples of 16; pad a clip to
 them by replicating its edges, as pssr does). Scalar inputs (t, sigma,
@@ -61,7 +61,9 @@ Conv, layer norms as LayerNormalization) unless --ort or --int8 is given.`,
 	f.IntVar(&o.width, "width", o.width, "output width of the clip (a multiple of 16)")
 	f.IntVar(&o.height, "height", o.height, "output height of the clip (a multiple of 16)")
 	f.Float64Var(&o.fuse.Alpha, "alpha", o.fuse.Alpha, "fused_decoder: strength of the blended high band")
-	f.Float64Var(&o.fuse.Fc, "fc", o.fuse.Fc, "fused_decoder: Butterworth cut-off on the latent grid")
+	f.Float64Var(&o.fuse.Fc, "latent-fc", o.fuse.Fc, "fused_decoder: Butterworth cut-off on the latent grid (upscale's --latent-fc)")
+	f.Float64Var(&o.fuse.Fc, "fc", o.fuse.Fc, "fused_decoder: the latent cut-off (old name of --latent-fc)")
+	_ = f.MarkDeprecated("fc", "use --latent-fc (the cut-off on the latent grid, as upscale names it)")
 	f.IntVar(&o.fuse.Order, "order", o.fuse.Order, "fused_decoder: Butterworth order")
 	f.BoolVar(&o.ops.ORT, "ort", false, "use ONNX Runtime's own operators where faster (FastGelu, MultiHeadAttention), as --runtime ort does: the models then run on ONNX Runtime only")
 	f.BoolVar(&o.ops.Int8, "int8", false, "dense products in int8 (ONNX Runtime's DynamicQuantizeMatMul), as --runtime ort-int8 does; implies --ort")

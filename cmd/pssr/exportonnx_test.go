@@ -37,6 +37,9 @@ func TestExportONNX(t *testing.T) {
 		}
 	}
 	cliFails(t, []string{"export-onnx", "--model", modelPath, "--width", "50", dir}, []string{"multiples of 16"})
+	for _, flag := range []string{"--latent-fc", "--fc"} { // --fc: the old name, still read
+		cliFails(t, []string{"export-onnx", "--model", modelPath, flag, "0.9", t.TempDir()}, []string{"cut-off", "0.9"})
+	}
 	// --int8 (which implies --ort) writes ONNX Runtime's attention op,
 	// which the standard export leaves out, and says so in the metadata
 	// (the fixture's weights are too small to be quantised).
