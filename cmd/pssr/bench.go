@@ -43,16 +43,22 @@ var benchPSSRModes = []benchPSSRMode{
 	{"pssr-nofuse", pipeline.ModePSSRNoFuse, pipeline.FuseFinal},
 }
 
+// benchPSSRFlags are bench's settings of the PS-SR modes.
+type benchPSSRFlags struct {
+	backendSpec, runtimeSpec, modelPath string
+	explicitModel                       bool // --model was given
+	scale, tile, windowT                int
+	deviceOps                           string
+	fuseParams                          freqfuse.Params
+	latentFc                            float64
+}
+
 func newBenchCmd(a *app) *cobra.Command {
 	var (
-		gt, modes, jsonPath, htmlDir, modelPath, backendSpec, peersRoot string
-		runtimeSpec                                                     string
-		scale, frames, warmup                                           int
-		degrade, keepGoing, noLPIPS                                     bool
-		tile, windowT                                                   int
-		deviceOps                                                       string
-		fuseParams                                                      = freqfuse.DefaultParams()
-		latentFc                                                        = pipeline.DefaultLatentFc
+		gt, modes, jsonPath, htmlDir, peersRoot string
+		frames, warmup                          int
+		degrade, keepGoing, noLPIPS             bool
+		p                                       = benchPSSRFlags{fuseParams: freqfuse.DefaultParams(), latentFc: pipeline.DefaultLatentFc}
 	)
 	cmd := &cobra.Command{
 		Use:   "bench IN",
@@ -105,6 +111,8 @@ ground truth itself; it needs frames of 96x96 or more.`,
 			if gt != "" && degrade {
 				return errors.New("--degrade makes IN the ground truth; it cannot be combined with --gt")
 			}
+			scale := p.scale
+			p.explicitModel = fs.Changed("model")
 			if scale < 1 {
 				return fmt.Errorf("--scale %d: must be at least 1", scale)
 			}
@@ -136,7 +144,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 
 			backendDesc, runtimeName := "", ""
 			if benchHasKind(selected, bench.KindPSSR) {
-				desc, rtName, cleanup, err := benchWirePSSR(a, selected, backendSpec, runtimeSpec, modelPath, fs.Changed("model"), scale, tile, windowT, deviceOps, fuseParams, latentFc)
+				desc, rtName, cleanup, err := benchWirePSSR(a, selected, p)
 				if err != nil {
 					return err
 				}
@@ -153,7 +161,7 @@ ground truth itself; it needs frames of 96x96 or more.`,
 				if cw, ch := gtFrames[0].W-2*bench.MetricCrop, gtFrames[0].H-2*bench.MetricCrop; cw < lpips.MinSize || ch < lpips.MinSize {
 					a.log.Warn("frames too small for LPIPS; scoring without it", "size", fmt.Sprintf("%dx%d", cw, ch))
 				} else {
-					m, _, closeLPIPS, err := openLPIPS(a, backendSpec)
+					m, _, closeLPIPS, err := openLPIPS(a, p.backendSpec)
 					if err != nil {
 						return err
 					}
@@ -188,23 +196,23 @@ ground truth itself; it needs frames of 96x96 or more.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&gt, "gt", "", "ground truth `GT` of IN (video or frame folder, --scale times IN's size)")
-	f.IntVar(&scale, "scale", 4, "upscaling factor `N`")
+	f.IntVar(&p.scale, "scale", 4, "upscaling factor `N`")
 	f.IntVar(&frames, "frames", bench.DefaultFrames, "read at most `N` frames")
 	f.StringVar(&modes, "modes", "all", "comma-separated `LIST` of modes and kinds (baseline, pssr, peer) to run, in order")
 	f.StringVar(&jsonPath, "json", "", "write the results as JSON to `FILE`")
 	f.StringVar(&htmlDir, "html", "", "write an HTML report (table, quality-vs-time plot, zoomed crops) into folder `DIR`")
-	f.StringVar(&modelPath, "model", "", "PS-SR model `FILE` (default: $PSSR_MODEL or models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
-	f.StringVar(&backendSpec, "backend", "", `compute backend `+"`SPEC`"+` of the PS-SR modes: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
-	f.StringVar(&runtimeSpec, "runtime", "auto", runtimeHelp+"; used by the PS-SR modes")
+	f.StringVar(&p.modelPath, "model", "", "PS-SR model `FILE` (default: $PSSR_MODEL or models/pssr-tiny-x2 or -x4.safetensors, by --scale)")
+	f.StringVar(&p.backendSpec, "backend", "", `compute backend `+"`SPEC`"+` of the PS-SR modes: "go", "xla:/abs/plugin.so" or "auto" (default $GOMLX_BACKEND or go)`)
+	f.StringVar(&p.runtimeSpec, "runtime", "auto", runtimeHelp+"; used by the PS-SR modes")
 	f.StringVar(&peersRoot, "peers", "", "folder the peers are installed in (default $PSSR_PEERS or .cache/peers of the checkout)")
 	f.BoolVar(&degrade, "degrade", true, "without --gt: IN is the ground truth and the input its bicubic downscale by --scale")
 	f.IntVar(&warmup, "warmup", bench.DefaultWarmupFrames, "untimed warm-up run on the first `N` frames of each mode (0: none)")
-	f.StringVar(&deviceOps, "device-ops", "auto", deviceOpsHelp)
-	f.IntVar(&tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
-	f.Float64Var(&fuseParams.Alpha, "alpha", fuseParams.Alpha, "strength of the draft's high-frequency band in the pssr modes, 0 to 2")
-	f.Float64Var(&fuseParams.Fc, "fc", fuseParams.Fc, "Butterworth cut-off of pssr-final's update on the pixels, in (0, 0.7072]")
-	f.Float64Var(&latentFc, "latent-fc", latentFc, "Butterworth cut-off of pssr's update on the latent grid, in (0, 0.7072]")
-	f.IntVar(&windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
+	f.StringVar(&p.deviceOps, "device-ops", "auto", deviceOpsHelp)
+	f.IntVar(&p.tile, "tile", -1, "spatial tile side of the PS-SR modes in output pixels (0: whole frames; default: upscale's default)")
+	f.Float64Var(&p.fuseParams.Alpha, "alpha", p.fuseParams.Alpha, "strength of the draft's high-frequency band in the pssr modes, 0 to 2")
+	f.Float64Var(&p.fuseParams.Fc, "fc", p.fuseParams.Fc, "Butterworth cut-off of pssr-final's update on the pixels, in (0, 0.7072]")
+	f.Float64Var(&p.latentFc, "latent-fc", p.latentFc, "Butterworth cut-off of pssr's update on the latent grid, in (0, 0.7072]")
+	f.IntVar(&p.windowT, "window-t", 0, "temporal window of the PS-SR modes in frames (default: upscale's default)")
 	f.BoolVar(&noLPIPS, "no-lpips", false, "skip LPIPS (it needs models/perceptual/"+lpips.DefaultName+" or $"+lpips.EnvPath+")")
 	f.BoolVar(&keepGoing, "keep-going", true, "report a mode that fails as failed and go on (false: stop at the first failure)")
 	return cmd
@@ -234,7 +242,9 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // model or a backend that does not start skips the modes with that note;
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
-func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string, explicit bool, scale, pipelineTile, pipelineWindow int, deviceOps string, fuseParams freqfuse.Params, latentFc float64) (string, string, func(), error) {
+func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, string, func(), error) {
+	spec, path, explicit, scale := p.backendSpec, p.modelPath, p.explicitModel, p.scale
+	pipelineTile, pipelineWindow := p.tile, p.windowT
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -243,12 +253,12 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 		}
 	}
 	if path == "" {
-		p, err := model.DefaultPathFor(scale)
+		dp, err := model.DefaultPathFor(scale)
 		if err != nil {
 			skipAll(err)
 			return "", "", func() {}, nil
 		}
-		path = p
+		path = dp
 	}
 	be, desc, err := backend.New(spec, a.log)
 	if err != nil {
@@ -259,19 +269,19 @@ func benchWirePSSR(a *app, selected []bench.Mode, spec, runtimeSpec, path string
 		return "", "", func() {}, nil
 	}
 	cleanup := func() { be.Finalize() }
-	onDevice, err := parseDeviceOps(deviceOps, be)
+	onDevice, err := parseDeviceOps(p.deviceOps, be)
 	if err != nil {
 		cleanup()
 		return "", "", nil, err
 	}
 	a.log.Info("backend", "backend", desc, "device_ops", onDevice)
-	rt, err := selectRuntime(a.log, runtimeSpec, be)
+	rt, err := selectRuntime(a.log, p.runtimeSpec, be)
 	if err != nil {
 		cleanup()
 		return "", "", nil, fmt.Errorf("--runtime: %w", err)
 	}
 	base := pipeline.DefaultOptions()
-	base.Scale, base.FuseParams, base.LatentFc, base.OnDevice = scale, fuseParams, latentFc, onDevice
+	base.Scale, base.FuseParams, base.LatentFc, base.OnDevice = scale, p.fuseParams, p.latentFc, onDevice
 	if pipelineTile >= 0 {
 		base.Tile = pipelineTile
 	}
