@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -773,5 +774,25 @@ func TestResumeErrors(t *testing.T) {
 	}
 	if err := Run(context.Background(), be, c, quietLog()); err == nil || !strings.Contains(err.Error(), "stage") {
 		t.Errorf("resume from an autoencoder checkpoint as base: %v", err)
+	}
+}
+
+// The history line of a run names the flags that changed the --init model.
+func TestHistoryLineModelFlags(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(c *Config)
+		want   string
+	}{
+		{func(c *Config) {}, "--flow-share 0; from"},
+		{func(c *Config) { c.KeepDraft = true }, "--flow-share 0 --keep-draft; from"},
+		{func(c *Config) { c.KeepDraft, c.DraftKSelect = true, 6 }, "--flow-share 0 --keep-draft --k-select 6; from"},
+		{func(c *Config) { c.FineBlocks = 3 }, "--flow-share 0 --fine-blocks 3; from"},
+	} {
+		c := testConfig(StageDraft, "data", "out", 1)
+		c.Init = "runs/x/model.safetensors"
+		tc.mutate(&c)
+		if got := historyLine(c, 1, time.Second, "go", "cpu"); !strings.Contains(got, tc.want) {
+			t.Errorf("historyLine = %q, want it to contain %q", got, tc.want)
+		}
 	}
 }
