@@ -90,15 +90,17 @@ type Config struct {
 	Draft DraftConfig `json:"draft"`
 }
 
-// Tiny returns the configuration of pssr-tiny, the CPU-sized default model
-// (with the three-block decoder fine stage of the shipped weights; the
-// first shipped weights had one).
+// Tiny returns the configuration of pssr-tiny, the CPU-sized default model,
+// as the shipped x4 weights have it: the three-block decoder fine stage
+// (the first shipped weights had one) and a one-block draft (k_select 6,
+// the base's last block; the weights before session 9 kept blocks 2 and 5,
+// k_select 1.5, as pssr-tiny-x2 still does).
 func Tiny() Config {
 	return Config{
 		Name:  "pssr-tiny",
 		AE:    AEConfig{Patch: 8, LatentChannels: 16, Width: 64, EncBlocks: 2, DecBlocks: 3, FineBlocks: 3},
 		DiT:   DiTConfig{Patch: 2, Width: 128, Blocks: 6, Heads: 4, MLP: 256, Window: 4, TimeDim: 64},
-		Draft: DraftConfig{KSelect: 1.5},
+		Draft: DraftConfig{KSelect: 6},
 	}
 }
 

@@ -27,6 +27,6 @@ func ExampleNew() {
 	fmt.Println("parameters: base", m.NumParameters(model.ScopeBase), "draft", m.NumParameters(model.ScopeDraft))
 	// Output:
 	// frame sides: multiples of 16
-	// base blocks kept by the draft: [2 5]
-	// parameters: base 2174656 draft 845760
+	// base blocks kept by the draft: [5]
+	// parameters: base 2174656 draft 464192
 }
