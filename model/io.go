@@ -196,13 +196,18 @@ func LoadGrown(backend compute.Backend, path string, fineBlocks int) (*Model, er
 		m.Metadata[k] = v
 	}
 	if fineBlocks > had {
-		g := fmt.Sprintf("%d->%d", had, fineBlocks)
-		if prev := m.Metadata[MetaFineBlocksGrown]; prev != "" {
-			g = prev + "," + g
-		}
-		m.Metadata[MetaFineBlocksGrown] = g
+		recordChange(m.Metadata, MetaFineBlocksGrown, fmt.Sprintf("%d->%d", had, fineBlocks))
 	}
 	return m, nil
+}
+
+// recordChange appends change to the comma-separated record meta[key] of
+// the changes made to a model's shape (LoadGrown, LoadDraft).
+func recordChange(meta map[string]string, key, change string) {
+	if prev := meta[key]; prev != "" {
+		change = prev + "," + change
+	}
+	meta[key] = change
 }
 
 // LoadDraft reads a weights file like Load, but builds the draft to keep
@@ -222,7 +227,7 @@ func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, e
 	had := cfg.Draft.KSelect
 	cfg.Draft.KSelect = kSelect
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("model: %s: --k-select %g: %w", path, kSelect, err)
+		return nil, fmt.Errorf("model: %s: draft k_select %g: %w", path, kSelect, err)
 	}
 	m, err := New(backend, cfg, 0)
 	if err != nil {
@@ -241,13 +246,13 @@ func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, e
 		inFile[t.Name] = true
 		kept.Tensors = append(kept.Tensors, t)
 	}
-	var added []string
+	added := map[string]bool{}
 	for name := range wanted {
 		if strings.HasPrefix(name, ScopeDraft+"/") && !inFile[name] {
-			added = append(added, name)
+			added[name] = true
 		}
 	}
-	isAdded := func(name string) bool { return slices.Contains(added, name) }
+	isAdded := func(name string) bool { return added[name] }
 	if err := m.setWeights(kept, false, isAdded); err != nil {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
@@ -260,11 +265,7 @@ func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, e
 		m.Metadata[k] = v
 	}
 	if kSelect != had {
-		c := fmt.Sprintf("%g->%g", had, kSelect)
-		if prev := m.Metadata[MetaDraftKSelect]; prev != "" {
-			c = prev + "," + c
-		}
-		m.Metadata[MetaDraftKSelect] = c
+		recordChange(m.Metadata, MetaDraftKSelect, fmt.Sprintf("%g->%g", had, kSelect))
 	}
 	return m, nil
 }

@@ -102,19 +102,19 @@ func historyLine(cfg Config, step int, wall time.Duration, backend, machine stri
 	case cfg.Init != "":
 		from = filepath.Join(filepath.Base(filepath.Dir(cfg.Init)), filepath.Base(cfg.Init))
 	}
-	var model string // the flags that changed the --init model
+	var changed string // the flags that changed the --init model
 	if cfg.KeepDraft {
-		model += " --keep-draft"
+		changed += " --keep-draft"
 	}
 	if cfg.DraftKSelect > 0 {
-		model += fmt.Sprintf(" --k-select %g", cfg.DraftKSelect)
+		changed += fmt.Sprintf(" --k-select %g", cfg.DraftKSelect)
 	}
 	if cfg.FineBlocks > 0 {
-		model += fmt.Sprintf(" --fine-blocks %d", cfg.FineBlocks)
+		changed += fmt.Sprintf(" --fine-blocks %d", cfg.FineBlocks)
 	}
 	return fmt.Sprintf("%s: %d steps, %s, %s, %s; --preset %s --scale %d --batch %d --frames %d --crop %d --lr %g --lpips-weight %g --adv-weight %g --detail-weight %g --flow-share %g%s; from %s",
 		stageKey(cfg), step, wall.Round(time.Second), backend, machine,
-		cfg.Preset, cfg.Scale, cfg.Batch, cfg.Frames, cfg.Crop, cfg.LR, cfg.LPIPSWeight, cfg.AdvWeight, cfg.DetailWeight, cfg.FlowShare, model, from)
+		cfg.Preset, cfg.Scale, cfg.Batch, cfg.Frames, cfg.Crop, cfg.LR, cfg.LPIPSWeight, cfg.AdvWeight, cfg.DetailWeight, cfg.FlowShare, changed, from)
 }
 
 // appendHistory adds line to meta's MetaHistory.

@@ -243,8 +243,7 @@ func benchHasKind(ms []bench.Mode, kind string) bool {
 // an explicit --model that fails to load is an error. It returns the
 // backend's description and a function that releases it.
 func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, string, func(), error) {
-	spec, path, explicit, scale := p.backendSpec, p.modelPath, p.explicitModel, p.scale
-	pipelineTile, pipelineWindow := p.tile, p.windowT
+	path := p.modelPath
 	skipAll := func(err error) {
 		for i := range selected {
 			if selected[i].Kind == bench.KindPSSR {
@@ -253,16 +252,16 @@ func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, str
 		}
 	}
 	if path == "" {
-		dp, err := model.DefaultPathFor(scale)
+		dp, err := model.DefaultPathFor(p.scale)
 		if err != nil {
 			skipAll(err)
 			return "", "", func() {}, nil
 		}
 		path = dp
 	}
-	be, desc, err := backend.New(spec, a.log)
+	be, desc, err := backend.New(p.backendSpec, a.log)
 	if err != nil {
-		if explicit || spec != "" {
+		if p.explicitModel || p.backendSpec != "" {
 			return "", "", nil, fmt.Errorf("--backend: %w", err)
 		}
 		skipAll(err)
@@ -281,17 +280,17 @@ func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, str
 		return "", "", nil, fmt.Errorf("--runtime: %w", err)
 	}
 	base := pipeline.DefaultOptions()
-	base.Scale, base.FuseParams, base.LatentFc, base.OnDevice = scale, p.fuseParams, p.latentFc, onDevice
-	if pipelineTile >= 0 {
-		base.Tile = pipelineTile
+	base.Scale, base.FuseParams, base.LatentFc, base.OnDevice = p.scale, p.fuseParams, p.latentFc, onDevice
+	if p.tile >= 0 {
+		base.Tile = p.tile
 	}
-	if pipelineWindow > 0 {
-		base.WindowT = pipelineWindow
-		base.OverlapT = min(base.OverlapT, pipelineWindow/2)
+	if p.windowT > 0 {
+		base.WindowT = p.windowT
+		base.OverlapT = min(base.OverlapT, p.windowT/2)
 	}
-	e, err := upscale.NewEngine(upscale.Setup{Model: path, Options: base, TileSet: pipelineTile >= 0, Backend: be, Runtime: rt})
+	e, err := upscale.NewEngine(upscale.Setup{Model: path, Options: base, TileSet: p.tile >= 0, Backend: be, Runtime: rt})
 	if err != nil {
-		if explicit {
+		if p.explicitModel {
 			cleanup()
 			return "", "", nil, fmt.Errorf("--model: %w", err)
 		}
@@ -299,7 +298,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, str
 		return desc, rt.Name(), cleanup, nil
 	}
 	a.log.Info("model", "path", path)
-	warnModelScale(a.log, e.Model, path, scale)
+	warnModelScale(a.log, e.Model, path, p.scale)
 	for i := range selected {
 		if selected[i].Kind != bench.KindPSSR {
 			continue
@@ -315,7 +314,7 @@ func benchWirePSSR(a *app, selected []bench.Mode, p benchPSSRFlags) (string, str
 			selected[i].Run, selected[i].Skip = nil, err
 			continue
 		}
-		selected[i].Run, selected[i].Skip = benchPipelineRun(e, u, pipelineWindow > 0, pipelineTile >= 0), nil
+		selected[i].Run, selected[i].Skip = benchPipelineRun(e, u, p.windowT > 0, p.tile >= 0), nil
 	}
 	return desc, rt.Name(), cleanup, nil
 }
