@@ -74,12 +74,35 @@ type DiTConfig struct {
 	TemporalRoPE bool `json:"temporal_rope,omitempty"`
 }
 
-// DraftConfig says which base blocks the draft keeps.
+// DraftConfig says which base blocks the draft keeps and how wide it is.
 type DraftConfig struct {
 	// KSelect keeps block i (0-based) of the base when i mod KSelect == 0.5,
 	// as in the release (1.5 keeps blocks 2, 5, 8, ...). A whole number k
 	// keeps blocks k-1, 2k-1, ... (every k-th block, ending on the last).
 	KSelect float64 `json:"k_select"`
+	// Width, Heads and MLP size the draft's blocks when they differ from
+	// the base's (0: the base's dit.width, dit.heads and dit.mlp). A
+	// narrower draft reads the base features (dit.width wide) through its
+	// fusion layers, which project base and draft width to the draft's.
+	Width int `json:"width,omitempty"`
+	Heads int `json:"heads,omitempty"`
+	MLP   int `json:"mlp,omitempty"`
+}
+
+// DraftDiT is the transformer config of the draft: the base's, with
+// Draft.Width, Draft.Heads and Draft.MLP where they are set.
+func (c Config) DraftDiT() DiTConfig {
+	d := c.DiT
+	if c.Draft.Width > 0 {
+		d.Width = c.Draft.Width
+	}
+	if c.Draft.Heads > 0 {
+		d.Heads = c.Draft.Heads
+	}
+	if c.Draft.MLP > 0 {
+		d.MLP = c.Draft.MLP
+	}
+	return d
 }
 
 // Config sizes every network of a PS-SR model.
@@ -139,6 +162,9 @@ var configLimits = []struct {
 	{"dit.mlp", func(c Config) int { return c.DiT.MLP }, 1, 65536},
 	{"dit.window", func(c Config) int { return c.DiT.Window }, 1, 64},
 	{"dit.time_dim", func(c Config) int { return c.DiT.TimeDim }, 2, 8192},
+	{"draft.width", func(c Config) int { return c.Draft.Width }, 0, 8192},
+	{"draft.heads", func(c Config) int { return c.Draft.Heads }, 0, 256},
+	{"draft.mlp", func(c Config) int { return c.Draft.MLP }, 0, 65536},
 }
 
 // Validate checks every size: each within its range (ae.fine_blocks 0
@@ -159,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.DiT.Width%c.DiT.Heads != 0 {
 		return fmt.Errorf("model config: dit.width %d not divisible by dit.heads %d", c.DiT.Width, c.DiT.Heads)
+	}
+	if d := c.DraftDiT(); d.Width%d.Heads != 0 {
+		return fmt.Errorf("model config: the draft's width %d not divisible by its heads %d (draft.width, draft.heads)", d.Width, d.Heads)
 	}
 	if c.DiT.TimeDim%2 != 0 {
 		return fmt.Errorf("model config: dit.time_dim %d must be even", c.DiT.TimeDim)
@@ -186,7 +215,10 @@ func (c Config) approxParameters() float64 {
 	// layers, the feed-forward network.
 	block := 17*d*d + 2*d*mlp
 	kept := float64(len(c.KeptBlocks()))
-	return ae + block*float64(c.DiT.Blocks) + (block+2*d*d)*kept
+	dd := c.DraftDiT()
+	dw, dmlp := float64(dd.Width), float64(dd.MLP)
+	draftBlock := 17*dw*dw + 2*dw*dmlp + (dw+d)*dw // with its fusion layer
+	return ae + block*float64(c.DiT.Blocks) + draftBlock*kept
 }
 
 // KeptBlocks returns the 0-based indices of the base blocks that the draft

@@ -29,9 +29,10 @@ func Base(scope *mlmodel.Scope, cfg Config, xt, zL, t *Node) (v *Node, features 
 }
 
 // Draft runs the draft transformer once: only the kept blocks, each preceded
-// by a fusion layer that concatenates the base feature with the draft's own
-// hidden state and projects 2d -> d (initialised to pass the draft's own
-// half through). features are the base's, as returned by Base.
+// by a fusion layer that concatenates the draft's own hidden state with the
+// base feature and projects them to the draft's width (initialised to pass
+// the draft's own part through). The draft's blocks are sized by
+// cfg.DraftDiT(). features are the base's, as returned by Base.
 func Draft(scope *mlmodel.Scope, cfg Config, xt, zL, t *Node, features []*Node) *Node {
 	keptIdx := cfg.KeptBlocks()
 	if len(features) != len(keptIdx) {
@@ -41,7 +42,7 @@ func Draft(scope *mlmodel.Scope, cfg Config, xt, zL, t *Node, features []*Node) 
 	for i, k := range keptIdx {
 		feats[k] = features[i]
 	}
-	v, _ := transformer(scope.At(ScopeDraft), cfg.DiT, keptIdx, xt, zL, t, feats, nil)
+	v, _ := transformer(scope.At(ScopeDraft), cfg.DraftDiT(), keptIdx, xt, zL, t, feats, nil)
 	return v
 }
 

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +42,7 @@ func TestLoadDraft(t *testing.T) {
 	file := values(m)
 
 	// Keep block 2 only.
-	one, err := LoadDraft(be, all, 3)
+	one, err := LoadDraft(be, all, DraftConfig{KSelect: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestLoadDraft(t *testing.T) {
 	if err := one.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadDraft(be, path, 1)
+	back, err := LoadDraft(be, path, DraftConfig{KSelect: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,75 @@ func TestLoadDraft(t *testing.T) {
 		}
 	}
 
-	if _, err := LoadDraft(be, all, 4); err == nil || !strings.Contains(err.Error(), "k_select") {
+	if _, err := LoadDraft(be, all, DraftConfig{KSelect: 4}); err == nil || !strings.Contains(err.Error(), "k_select") {
 		t.Errorf("k_select beyond the blocks: %v", err)
+	}
+}
+
+// LoadDraft with another width rebuilds the draft afresh: no draft tensor
+// of the file fits, the new ones have the narrower shapes (fusion layers
+// reading the base-wide features), the base and autoencoder are the
+// file's, the change is recorded, the header check agrees, and the narrow
+// draft runs. A width the heads do not divide is refused.
+func TestLoadDraftWidth(t *testing.T) {
+	be := testbackend.New(t)
+	cfg := Fixture() // dit.width 16, heads 2, mlp 32
+	m, err := New(be, cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomiseScope(t, m, ScopeDraft, 5)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wide.safetensors")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	file := values(m)
+	narrow, err := LoadDraft(be, path, DraftConfig{KSelect: cfg.Draft.KSelect, Width: 8, Heads: 1, MLP: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := narrow.Metadata[MetaDraftSize]; got != "width 16->8 heads 2->1 mlp 32->16" {
+		t.Errorf("size record %q", got)
+	}
+	shapes := map[string][]int{}
+	for _, s := range narrow.Specs() {
+		shapes[s.Name] = s.Shape
+	}
+	k := cfg.KeptBlocks()[0]
+	for name, want := range map[string][]int{
+		fmt.Sprintf("draft/fuse_%d/w", k):      {8 + 16, 8},
+		fmt.Sprintf("draft/block_%d/fc1/w", k): {8, 16},
+		"draft/embed/w":                        {2 * cfg.AE.LatentChannels * 4, 8},
+		"draft/head/w":                         {8, 4 * cfg.AE.LatentChannels},
+	} {
+		if !slices.Equal(shapes[name], want) {
+			t.Errorf("%s: shape %v, want %v", name, shapes[name], want)
+		}
+	}
+	for name, v := range values(narrow) {
+		if strings.HasPrefix(name, ScopeDraft+"/") {
+			continue
+		}
+		if maxAbsDiff(file[name], v) != 0 {
+			t.Errorf("%s differs from the file", name)
+		}
+	}
+	if a, b := narrow.NumParameters(ScopeDraft), m.NumParameters(ScopeDraft); a*2 >= b {
+		t.Errorf("narrow draft has %d parameters, the wide one %d", a, b)
+	}
+	out := filepath.Join(dir, "narrow.safetensors")
+	if err := narrow.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(be, out)
+	if err != nil {
+		t.Fatalf("loading the narrow model: %v", err)
+	}
+	if back.Config.DraftDiT().Width != 8 || back.Config.DiT.Width != 16 {
+		t.Errorf("config after the round trip: %+v", back.Config.Draft)
+	}
+	if _, err := LoadDraft(be, path, DraftConfig{KSelect: cfg.Draft.KSelect, Width: 9}); err == nil || !strings.Contains(err.Error(), "heads") {
+		t.Errorf("width 9 with 2 heads: %v", err)
 	}
 }

@@ -68,10 +68,15 @@ func CheckHeader(cfg Config, h *weights.Header) error {
 	}
 	beyond(ScopeAE+"/dec/fine_", "ae.fine_blocks", ae.FineBlockCount())
 
-	d, dp := dit.Width, dit.Patch
-	const ditFields = "dit.patch, dit.width, dit.time_dim and ae.latent_channels"
+	dp := dit.Patch
 	kept := cfg.KeptBlocks()
 	for _, scope := range []string{ScopeBase, ScopeDraft} {
+		tc, fields := dit, "dit"
+		if scope == ScopeDraft {
+			tc, fields = cfg.DraftDiT(), "draft (or dit)"
+		}
+		d := tc.Width
+		ditFields := "dit.patch, " + fields + ".width, dit.time_dim and ae.latent_channels"
 		want(scope+"/embed/w", ditFields, 2*lc*dp*dp, d)
 		want(scope+"/time_1/w", ditFields, dit.TimeDim, d)
 		want(scope+"/head/w", ditFields, d, dp*dp*lc)
@@ -84,12 +89,13 @@ func CheckHeader(cfg Config, h *weights.Header) error {
 			beyond(scope+"/", "dit.blocks", dit.Blocks)
 		}
 		for _, i := range blocks {
-			want(fmt.Sprintf("%s/block_%d/fc1/w", scope, i), "dit.blocks, dit.width and dit.mlp", d, dit.MLP)
-			want(fmt.Sprintf("%s/block_%d/window_pos/emb", scope, i), "dit.window and dit.width", dit.Window*dit.Window, d)
+			want(fmt.Sprintf("%s/block_%d/fc1/w", scope, i), "dit.blocks, "+fields+".width and "+fields+".mlp", d, tc.MLP)
+			want(fmt.Sprintf("%s/block_%d/window_pos/emb", scope, i), "dit.window and "+fields+".width", dit.Window*dit.Window, d)
 		}
 	}
 	for _, i := range kept {
-		want(fmt.Sprintf("%s/fuse_%d/w", ScopeDraft, i), "draft.k_select and dit.width", 2*d, d)
+		dw := cfg.DraftDiT().Width
+		want(fmt.Sprintf("%s/fuse_%d/w", ScopeDraft, i), "draft.k_select, dit.width and draft.width", dw+dit.Width, dw)
 	}
 	if len(problems) == 0 {
 		return nil

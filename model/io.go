@@ -210,38 +210,40 @@ func recordChange(meta map[string]string, key, change string) {
 	meta[key] = change
 }
 
-// LoadDraft reads a weights file like Load, but builds the draft to keep
-// the base blocks that kSelect selects (DraftConfig.KSelect) instead of the
-// file's: a lighter draft made from a trained one. Draft variables the file
-// has keep their trained values (shapes checked); draft blocks and fusion
-// layers the new selection drops are left out; those it adds start as
-// InitDraftFromBase starts them (copies of the base's, fusion layers as
-// the identity). Every other network tensor must match as in Load. The
-// change is recorded in the metadata under MetaDraftKSelect ("1.5->6";
-// earlier changes stay listed before it).
-func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, error) {
+// LoadDraft reads a weights file like Load, but builds the draft that
+// draft describes (DraftConfig: the base blocks it keeps and its width)
+// instead of the file's: a lighter draft made from a trained one. Draft
+// variables the file has with the same shape keep their trained values;
+// the rest of the file's draft (dropped blocks and fusion layers, or all of
+// it when the width changes) is left out; draft variables it lacks start
+// as InitDraftFromBase starts them (copies of the base's where the shapes
+// agree, fusion layers as the identity, fresh seeded weights otherwise).
+// Every other network tensor must match as in Load. The changes are
+// recorded in the metadata under MetaDraftKSelect ("1.5->6") and
+// MetaDraftSize ("width 128->64"), after any earlier ones.
+func LoadDraft(backend compute.Backend, path string, draft DraftConfig) (*Model, error) {
 	f, cfg, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	had := cfg.Draft.KSelect
-	cfg.Draft.KSelect = kSelect
+	had := cfg
+	cfg.Draft = draft
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("model: %s: draft k_select %g: %w", path, kSelect, err)
+		return nil, fmt.Errorf("model: %s: draft k_select %g, width %d: %w", path, draft.KSelect, draft.Width, err)
 	}
 	m, err := New(backend, cfg, 0)
 	if err != nil {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
-	wanted := map[string]bool{}
+	wanted := map[string][]int{}
 	for _, s := range m.Specs() {
-		wanted[s.Name] = true
+		wanted[s.Name] = s.Shape
 	}
 	inFile := map[string]bool{}
 	kept := &weights.File{Config: f.Config, Metadata: f.Metadata}
 	for _, t := range f.Tensors {
-		if strings.HasPrefix(t.Name, ScopeDraft+"/") && !wanted[t.Name] {
-			continue // a dropped block's
+		if strings.HasPrefix(t.Name, ScopeDraft+"/") && !slices.Equal(wanted[t.Name], t.Shape) {
+			continue // a dropped block's, or of another width
 		}
 		inFile[t.Name] = true
 		kept.Tensors = append(kept.Tensors, t)
@@ -264,8 +266,21 @@ func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, e
 	for k, v := range f.Metadata {
 		m.Metadata[k] = v
 	}
-	if kSelect != had {
-		recordChange(m.Metadata, MetaDraftKSelect, fmt.Sprintf("%g->%g", had, kSelect))
+	if draft.KSelect != had.Draft.KSelect {
+		recordChange(m.Metadata, MetaDraftKSelect, fmt.Sprintf("%g->%g", had.Draft.KSelect, draft.KSelect))
+	}
+	was, now := had.DraftDiT(), cfg.DraftDiT()
+	var size []string
+	for _, c := range []struct {
+		name     string
+		was, now int
+	}{{"width", was.Width, now.Width}, {"heads", was.Heads, now.Heads}, {"mlp", was.MLP, now.MLP}} {
+		if c.was != c.now {
+			size = append(size, fmt.Sprintf("%s %d->%d", c.name, c.was, c.now))
+		}
+	}
+	if len(size) > 0 {
+		recordChange(m.Metadata, MetaDraftSize, strings.Join(size, " "))
 	}
 	return m, nil
 }
@@ -273,6 +288,10 @@ func LoadDraft(backend compute.Backend, path string, kSelect float64) (*Model, e
 // MetaDraftKSelect is the metadata key where LoadDraft records changes of
 // the draft's block selection, e.g. "1.5->6".
 const MetaDraftKSelect = "model.draft_k_select_changed"
+
+// MetaDraftSize is the metadata key where LoadDraft records changes of the
+// draft's width, heads or feed-forward size, e.g. "width 128->64 mlp 256->128".
+const MetaDraftSize = "model.draft_size_changed"
 
 // MetaFineBlocksGrown is the metadata key where LoadGrown records the
 // growths of the decoder's fine stage, e.g. "1->3".
@@ -411,4 +430,31 @@ func DefaultPathFor(scale int) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("model: no default model is installed (looked for models/%s next to the pssr binary and in the current directory and its parents; set $PSSR_MODEL or pass --model FILE)", DefaultName)
+}
+
+// ScopeTeacher is the scope under which training keeps a frozen copy of a
+// draft to distil from ("teacher/draft/..."). Its variables are not network
+// variables: Save leaves them out, SaveAll (a checkpoint) keeps them.
+const ScopeTeacher = "teacher"
+
+// AddTeacherDraft copies f's draft tensors into the model as the frozen
+// variables ScopeTeacher+"/draft/...", never trainable, for a teacher draft
+// built with f's config under scope ScopeTeacher. It returns how many it
+// copied; a file without a draft is an error.
+func (m *Model) AddTeacherDraft(f *weights.File) (int, error) {
+	n := 0
+	for _, t := range f.Tensors {
+		if !strings.HasPrefix(t.Name, ScopeDraft+"/") {
+			continue
+		}
+		t.Name = ScopeTeacher + "/" + t.Name
+		if err := m.setExtra(t); err != nil {
+			return n, fmt.Errorf("model: teacher: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("model: teacher: the file has no draft tensors")
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -119,9 +120,10 @@ func (m *Model) SetTrainable(scopes ...string) {
 	}
 }
 
-// InitDraftFromBase copies every base variable whose name also exists under
-// the draft scope (embedding, time embedding, kept blocks, head) into the
-// draft. Fusion layers keep their identity initialisation.
+// InitDraftFromBase copies every base variable whose name and shape also
+// exist under the draft scope (embedding, time embedding, kept blocks,
+// head) into the draft. Fusion layers keep their identity initialisation,
+// and so do the variables of a draft narrower than the base their seeded one.
 func (m *Model) InitDraftFromBase() (int, error) {
 	return m.initDraftFromBase(nil)
 }
@@ -142,8 +144,8 @@ func (m *Model) initDraftFromBase(only func(name string) bool) (int, error) {
 			continue
 		}
 		src, ok := base[strings.TrimPrefix(n, ScopeDraft+"/")]
-		if !ok {
-			continue
+		if !ok || !slices.Equal(src.Shape().Dimensions, v.Shape().Dimensions) {
+			continue // a narrower draft's: keeps its seeded initialisation
 		}
 		val, err := src.Value()
 		if err != nil {

@@ -38,6 +38,10 @@ const (
 	metaFieldFrames       = "frames"
 	metaFieldLatentWeight = "latent_weight"
 	metaFieldKSelect      = "k_select"
+	metaFieldDraftWidth   = "draft_width"
+	metaFieldDraftHeads   = "draft_heads"
+	metaFieldDraftMLP     = "draft_mlp"
+	metaFieldDistill      = "distill_weight"
 )
 
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
@@ -70,6 +74,17 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	}
 	if cfg.DraftKSelect > 0 {
 		meta[key+metaFieldKSelect] = num(cfg.DraftKSelect)
+	}
+	for _, f := range []struct {
+		field string
+		v     int
+	}{{metaFieldDraftWidth, cfg.DraftWidth}, {metaFieldDraftHeads, cfg.DraftHeads}, {metaFieldDraftMLP, cfg.DraftMLP}} {
+		if f.v > 0 {
+			meta[key+f.field] = strconv.Itoa(f.v)
+		}
+	}
+	if cfg.DistillWeight > 0 {
+		meta[key+metaFieldDistill] = num(cfg.DistillWeight)
 	}
 	if cfg.Stage == StageAutoencoder {
 		return
@@ -111,6 +126,17 @@ func historyLine(cfg Config, step int, wall time.Duration, backend, machine stri
 	}
 	if cfg.FineBlocks > 0 {
 		changed += fmt.Sprintf(" --fine-blocks %d", cfg.FineBlocks)
+	}
+	for _, f := range []struct {
+		flag string
+		v    int
+	}{{"--draft-width", cfg.DraftWidth}, {"--draft-heads", cfg.DraftHeads}, {"--draft-mlp", cfg.DraftMLP}} {
+		if f.v > 0 {
+			changed += fmt.Sprintf(" %s %d", f.flag, f.v)
+		}
+	}
+	if cfg.DistillWeight > 0 {
+		changed += fmt.Sprintf(" --distill-weight %g", cfg.DistillWeight)
 	}
 	return fmt.Sprintf("%s: %d steps, %s, %s, %s; --preset %s --scale %d --batch %d --frames %d --crop %d --lr %g --lpips-weight %g --adv-weight %g --detail-weight %g --flow-share %g%s; from %s",
 		stageKey(cfg), step, wall.Round(time.Second), backend, machine,

@@ -39,7 +39,9 @@ func entryFlow() flowInputs {
 }
 
 // buildStep builds the training graphs of cfg's stage.
-func buildStep(be compute.Backend, m *model.Model, cfg Config, lp *lpips.Weights) (*stepGraphs, error) {
+// teacher, when set, is the config of the frozen draft under
+// model.ScopeTeacher that the draft stage distils from.
+func buildStep(be compute.Backend, m *model.Model, cfg Config, lp *lpips.Weights, teacher *model.Config) (*stepGraphs, error) {
 	mc := m.Config
 	s := &stepGraphs{}
 	opt := optimizer.Adam().Done()
@@ -56,7 +58,7 @@ func buildStep(be compute.Backend, m *model.Model, cfg Config, lp *lpips.Weights
 			loss, terms = baseLoss(scope, mc, cfg, lp, hq, lq, in[2], in[3:8])
 		default:
 			var fake *Node
-			loss, terms, fake = draftLoss(scope, mc, cfg, lp, hq, lq)
+			loss, terms, fake = draftLoss(scope, mc, cfg, lp, teacher, hq, lq)
 			if fake != nil {
 				extra = append(extra, fake)
 			}
@@ -177,13 +179,15 @@ func baseLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weigh
 // draftLoss is the draft stage's loss: the draft is unrolled from the frozen
 // base step's x_next through the draft timesteps, the trajectory it meets in
 // the pipeline (no gradient between steps). Every step's x0 is scored by
-// latent, pixel and sharpness terms (averaged over the steps); the last
-// step's, which the pipeline outputs, also by LPIPS and,
-// with AdvWeight, by the patch discriminator (hinge generator loss and
-// feature matching), the terms that reward detail beyond the conditional
-// mean. fake is the last step's decoded frames when adversarial training
-// is on (for the discriminator update), else nil.
-func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weights, hq, lq *Node) (*Node, lossTerms, *Node) {
+// latent, pixel and sharpness terms (averaged over the steps) and, with a
+// teacher, by the distillation term (latent MSE to the frozen teacher
+// draft's x0 at the same x_t); the last step's, which the pipeline outputs,
+// also by LPIPS and, with AdvWeight, by the patch discriminator (hinge
+// generator loss and feature matching), the terms that reward detail
+// beyond the conditional mean. Without pixel-domain terms nothing is
+// decoded. fake is the last step's decoded frames when adversarial
+// training is on (for the discriminator update), else nil.
+func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weights, teacher *model.Config, hq, lq *Node) (*Node, lossTerms, *Node) {
 	g := hq.Graph()
 	zh5, zl5 := latents(scope, mc, hq, lq)
 	steps := schedule.DefaultPlan().Steps()
@@ -194,14 +198,32 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 		feats[i] = StopGradient(feats[i])
 	}
 	xt := StopGradient(schedule.StepGraph(zl5, v, sig(base.Sigma), sig(base.SigmaNext)))
+	withLPIPS := lp != nil && cfg.LPIPSWeight > 0
+	decodes := cfg.PixelWeight > 0 || cfg.SharpWeight > 0 || cfg.DetailWeight > 0 || withLPIPS || cfg.AdvWeight > 0
 	var total *Node
 	var sum lossTerms
-	var y *Node
+	var last, lastDec *Node // the last step's x0 and, when decoded, its frames
 	drafts := steps[1:]
 	_, _, _ = schedule.Walk(drafts, xt, func(s schedule.PlanStep, xt *Node) (*Node, *Node, error) {
-		vd := model.Draft(scope, mc, xt, zl5, Const(g, float32(s.T)), feats)
+		ts := Const(g, float32(s.T))
+		vd := model.Draft(scope, mc, xt, zl5, ts, feats)
 		x0 := schedule.PredictX0Graph(xt, vd, sig(s.Sigma))
-		l, t, dec := reconTerms(scope, mc, cfg, lp, x0, zh5, hq, lq, false)
+		var l *Node
+		var t lossTerms
+		if decodes {
+			l, t, lastDec = reconTerms(scope, mc, cfg, lp, x0, zh5, hq, lq, false)
+		} else {
+			lat := mse(x0, zh5)
+			t.add("latent", lat)
+			l = MulScalar(lat, cfg.LatentWeight)
+		}
+		if teacher != nil {
+			vt := model.Draft(scope.At(model.ScopeTeacher), *teacher, xt, zl5, ts, feats)
+			x0t := StopGradient(schedule.PredictX0Graph(xt, vt, sig(s.Sigma)))
+			d := mse(x0, x0t)
+			t.add("distill", d)
+			l = Add(l, MulScalar(d, cfg.DistillWeight))
+		}
 		if total == nil {
 			total, sum = l, t
 		} else {
@@ -210,7 +232,7 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 				sum.nodes[k] = Add(sum.nodes[k], t.nodes[k])
 			}
 		}
-		y = dec
+		last = x0
 		return x0, StopGradient(schedule.StepGraph(xt, vd, sig(s.Sigma), sig(s.SigmaNext))), nil
 	})
 	k := float64(len(drafts))
@@ -218,9 +240,15 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 	for i := range sum.nodes {
 		sum.nodes[i] = DivScalar(sum.nodes[i], k)
 	}
-	fake := clamp01(y)
+	if !withLPIPS && cfg.AdvWeight <= 0 {
+		return total, sum, nil
+	}
+	if lastDec == nil {
+		lastDec = model.Decode(scope, mc.AE, frames4(last), frames4(lq))
+	}
+	fake := clamp01(lastDec)
 	hq4 := frames4(hq)
-	if lp != nil && cfg.LPIPSWeight > 0 {
+	if withLPIPS {
 		lpl := lpipsTerm(lp, hq4, fake)
 		sum.add("lpips", lpl)
 		total = Add(total, MulScalar(lpl, cfg.LPIPSWeight))

@@ -119,6 +119,20 @@ type Config struct {
 	// two drafts share keep their trained weights. Recorded in the model
 	// metadata as train.<stage>.k_select.
 	DraftKSelect float64
+	// DraftWidth, DraftHeads and DraftMLP, when positive, rebuild the
+	// --init model's draft with blocks of that width, head count and
+	// feed-forward size (model.DraftConfig; a width change starts the
+	// draft afresh, so train it with DistillWeight). Recorded in the
+	// metadata as train.<stage>.draft_width, _heads and _mlp.
+	DraftWidth, DraftHeads, DraftMLP int
+	// DistillWeight, when positive (draft stage), adds the distillation
+	// term: at every draft step, the latent MSE between the draft's x0 and
+	// a frozen teacher's x0 at the same x_t, the teacher being the --init
+	// model's draft (kept in checkpoints under model.ScopeTeacher). With
+	// the pixel-domain weights (pixel, sharp, detail, LPIPS, adversarial)
+	// all 0 the step decodes nothing and costs little more than the
+	// networks in latent space.
+	DistillWeight float64
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
 	// schedule still completes. The final step count is recorded in the
@@ -206,16 +220,49 @@ func (c Config) Validate() error {
 	if c.DraftKSelect < 0 || math.IsNaN(c.DraftKSelect) {
 		return fmt.Errorf("trainer: --k-select %g must be positive (0: keep the model's)", c.DraftKSelect)
 	}
-	if c.DraftKSelect > 0 && (c.Init == "" || c.Resume) {
-		return fmt.Errorf("trainer: --k-select rebuilds the --init model's draft: it needs --init and no --resume (a checkpoint keeps its own draft)")
+	if c.DraftWidth < 0 || c.DraftHeads < 0 || c.DraftMLP < 0 {
+		return fmt.Errorf("trainer: --draft-width, --draft-heads and --draft-mlp must not be negative (0: keep the model's)")
 	}
-	if c.DraftKSelect > 0 && c.FineBlocks > 0 {
-		return fmt.Errorf("trainer: --k-select and --fine-blocks change the model in separate runs, not together")
+	if c.rebuildsDraft() && (c.Init == "" || c.Resume) {
+		return fmt.Errorf("trainer: --k-select, --draft-width, --draft-heads and --draft-mlp rebuild the --init model's draft: each needs --init and no --resume (a checkpoint keeps its own draft)")
+	}
+	if c.rebuildsDraft() && c.FineBlocks > 0 {
+		return fmt.Errorf("trainer: --k-select (or --draft-width) and --fine-blocks change the model in separate runs, not together")
+	}
+	if c.DistillWeight < 0 || math.IsNaN(c.DistillWeight) {
+		return fmt.Errorf("trainer: --distill-weight %g must not be negative", c.DistillWeight)
+	}
+	if c.DistillWeight > 0 && c.Stage != StageDraft {
+		return fmt.Errorf("trainer: --distill-weight applies to the draft stage only")
 	}
 	if c.Stage != StageAutoencoder && c.Init == "" && !c.Resume {
 		return fmt.Errorf("trainer: stage %s needs --init (the model of the previous stage)", c.Stage)
 	}
 	return nil
+}
+
+// rebuildsDraft reports whether the run rebuilds the --init model's draft.
+func (c Config) rebuildsDraft() bool {
+	return c.DraftKSelect > 0 || c.DraftWidth > 0 || c.DraftHeads > 0 || c.DraftMLP > 0
+}
+
+// draftFor is the draft the run trains when it rebuilds that of a model
+// with config mc: mc's, with the options that are set.
+func (c Config) draftFor(mc model.Config) model.DraftConfig {
+	d := mc.Draft
+	if c.DraftKSelect > 0 {
+		d.KSelect = c.DraftKSelect
+	}
+	if c.DraftWidth > 0 {
+		d.Width = c.DraftWidth
+	}
+	if c.DraftHeads > 0 {
+		d.Heads = c.DraftHeads
+	}
+	if c.DraftMLP > 0 {
+		d.MLP = c.DraftMLP
+	}
+	return d
 }
 
 // checkModel checks the options that depend on the network sizes against
@@ -289,7 +336,7 @@ func Run(ctx context.Context, be compute.Backend, cfg Config, log *slog.Logger) 
 		return err
 	}
 	var err error
-	if r.step, err = buildStep(be, r.m, r.cfg, r.lp); err != nil {
+	if r.step, err = buildStep(be, r.m, r.cfg, r.lp, r.teacher); err != nil {
 		return err
 	}
 	if r.step.disc != nil {
@@ -317,6 +364,8 @@ type run struct {
 
 	lp     *lpips.Weights // nil without LPIPS weights
 	metric *lpips.Metric  // scores validation; nil without LPIPS weights
+
+	teacher *model.Config // the distillation teacher's config (nil: none)
 
 	step *stepGraphs
 	t0   time.Time // start of this process's steps
@@ -371,12 +420,14 @@ func (r *run) openModel() error {
 		}
 		have := fileCfg.AE.FineBlockCount()
 		switch {
-		case cfg.DraftKSelect > 0:
-			if r.m, err = model.LoadDraft(r.be, cfg.Init, cfg.DraftKSelect); err != nil {
+		case cfg.rebuildsDraft():
+			if r.m, err = model.LoadDraft(r.be, cfg.Init, cfg.draftFor(fileCfg)); err != nil {
 				return err
 			}
-			log.Info("draft rebuilt", "k_select", cfg.DraftKSelect, "was", fileCfg.Draft.KSelect,
-				"kept_blocks", fmt.Sprint(r.m.Config.KeptBlocks()), "was_blocks", fmt.Sprint(fileCfg.KeptBlocks()))
+			now := r.m.Config.DraftDiT()
+			log.Info("draft rebuilt", "k_select", r.m.Config.Draft.KSelect, "was", fileCfg.Draft.KSelect,
+				"kept_blocks", fmt.Sprint(r.m.Config.KeptBlocks()), "was_blocks", fmt.Sprint(fileCfg.KeptBlocks()),
+				"width", now.Width, "heads", now.Heads, "mlp", now.MLP)
 		case cfg.FineBlocks > have:
 			if r.m, err = model.LoadGrown(r.be, cfg.Init, cfg.FineBlocks); err != nil {
 				return err
@@ -406,6 +457,9 @@ func (r *run) openModel() error {
 			return err
 		}
 		log.Info("draft initialised from the base", "variables", n, "kept_blocks", fmt.Sprint(r.m.Config.KeptBlocks()))
+	}
+	if err := r.openTeacher(); err != nil {
+		return err
 	}
 	scope := stageScope(cfg.Stage)
 	r.trainable = []string{scope}

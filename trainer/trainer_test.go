@@ -377,6 +377,79 @@ func TestStages(t *testing.T) {
 	t.Run("draft initialised from base", func(t *testing.T) {
 		testDraftInit(t, be, data, baseModel, filepath.Join(root, "draft0"))
 	})
+
+	t.Run("distill", func(t *testing.T) {
+		testDistill(t, be, data, draftModel, root)
+	})
+}
+
+// testDistill checks the distillation term against its teacher, the --init
+// model's draft: a student that is the teacher's copy (--keep-draft) scores
+// 0 at the first step, a narrower fresh student (--draft-width) does not;
+// latent-only distillation logs no pixel term; the model file holds the
+// narrow draft without the teacher, the checkpoint holds the teacher's
+// exact weights, the metadata names the run's flags, and a resumed run
+// finds its teacher in the checkpoint.
+func testDistill(t *testing.T, be compute.Backend, data, draftModel, root string) {
+	distill := func(out string, steps int, edit func(*Config)) []Record {
+		t.Helper()
+		c := testConfig(StageDraft, data, out, steps)
+		c.Init, c.DistillWeight = draftModel, 1
+		c.PixelWeight, c.SharpWeight, c.LatentWeight = 0, 0, 0.1
+		edit(&c)
+		if err := Run(context.Background(), be, c, quietLog()); err != nil {
+			t.Fatalf("distill run: %v", err)
+		}
+		return readJSONL[Record](t, filepath.Join(out, "loss.jsonl"))
+	}
+	same := distill(filepath.Join(root, "distill-same"), 1, func(c *Config) { c.KeepDraft = true })
+	if d, ok := same[0].Terms["distill"]; !ok || d > 1e-10 {
+		t.Errorf("student = teacher: distill term %v (present %v), want 0", d, ok)
+	}
+	out := filepath.Join(root, "distill-narrow")
+	narrow := distill(out, 2, func(c *Config) { c.DraftWidth, c.DraftHeads, c.DraftMLP = 8, 1, 16 })
+	if d := narrow[0].Terms["distill"]; !(d > 1e-6) {
+		t.Errorf("fresh narrow student: distill term %v, want > 0", d)
+	}
+	if _, ok := narrow[0].Terms["pixel"]; ok {
+		t.Errorf("latent-only distillation logged a pixel term: %v", narrow[0].Terms)
+	}
+	saved := filepath.Join(out, "model.safetensors")
+	mc, err := model.ReadConfig(saved)
+	if err != nil || mc.DraftDiT().Width != 8 || mc.DraftDiT().MLP != 16 {
+		t.Fatalf("saved draft %+v, %v; want width 8, mlp 16", mc.Draft, err)
+	}
+	f, err := weights.Load(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range f.Tensors {
+		if strings.HasPrefix(tt.Name, model.ScopeTeacher+"/") {
+			t.Fatalf("model file holds teacher tensor %s", tt.Name)
+		}
+	}
+	if f.Metadata["train.draft.draft_width"] != "8" || f.Metadata["train.draft.distill_weight"] != "1" ||
+		f.Metadata[model.MetaDraftSize] == "" || f.Metadata[MetaTeacher] == "" {
+		t.Errorf("metadata lacks the distillation record: %v", f.Metadata)
+	}
+	if h := f.Metadata[MetaHistory]; !strings.Contains(h, "--draft-width 8") || !strings.Contains(h, "--distill-weight 1") {
+		t.Errorf("history does not name the flags: %q", h)
+	}
+	teacher := map[string][]float32{}
+	for name, v := range tensorsOf(t, draftModel, model.ScopeDraft+"/") {
+		teacher[model.ScopeTeacher+"/"+name] = v
+	}
+	sameBits(t, "teacher in the checkpoint", teacher, tensorsOf(t, filepath.Join(out, "checkpoint.safetensors"), model.ScopeTeacher+"/"))
+
+	c := testConfig(StageDraft, data, out, 3)
+	c.Resume, c.DistillWeight = true, 1
+	c.PixelWeight, c.SharpWeight, c.LatentWeight = 0, 0, 0.1
+	if err := Run(context.Background(), be, c, quietLog()); err != nil {
+		t.Fatalf("resumed distill run: %v", err)
+	}
+	if recs := readJSONL[Record](t, filepath.Join(out, "loss.jsonl")); len(recs) != 3 || !(recs[2].Terms["distill"] > 0) {
+		t.Errorf("after the resume: %d records, last %+v", len(recs), recs[len(recs)-1])
+	}
 }
 
 // testDraftInit checks that the draft starts as a copy of the base: on a
@@ -708,6 +781,10 @@ func TestConfigValidate(t *testing.T) {
 		{"k-select without --init", func(c *Config) { c.DraftKSelect = 6 }, "needs --init"},
 		{"k-select on resume", func(c *Config) { c.Stage, c.Init, c.Resume, c.DraftKSelect = StageDraft, "m.safetensors", true, 6 }, "no --resume"},
 		{"k-select with fine-blocks", func(c *Config) { c.Stage, c.Init, c.FineBlocks, c.DraftKSelect = StageDraft, "m.safetensors", 3, 6 }, "--fine-blocks"},
+		{"negative draft width", func(c *Config) { c.DraftWidth = -1 }, "--draft-width"},
+		{"draft width on resume", func(c *Config) { c.Stage, c.Init, c.Resume, c.DraftWidth = StageDraft, "m.safetensors", true, 64 }, "no --resume"},
+		{"distill outside the draft stage", func(c *Config) { c.Stage, c.Init, c.DistillWeight = StageBase, "m.safetensors", 1 }, "draft stage only"},
+		{"negative distill weight", func(c *Config) { c.DistillWeight = -1 }, "--distill-weight"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
