@@ -3,14 +3,15 @@
 # this repository twice:
 #
 #   OUT          a normal build
-#   OUT-hdr113   the same program with go-xla's PJRT C API header (0.83)
-#                patched so PJRT_ExecuteOptions and
-#                PJRT_Executable_GetCompiledMemoryStats_Args have the trailing
-#                fields of PJRT C API 0.113. Newer CUDA plugins (jax 0.10+)
-#                check struct sizes and reject the smaller ones ("Unexpected
-#                PJRT_ExecuteOptions size"); go-xla zero-fills its argument
-#                structs, so the extra fields read as defaults, and older
-#                plugins ignore them.
+#   OUT-hdr113   the same program with go-xla's PJRT C API header (0.83 in
+#                go-xla v0.1, 0.104 in v0.4) patched so PJRT_ExecuteOptions
+#                and PJRT_Executable_GetCompiledMemoryStats_Args have the
+#                trailing fields of PJRT C API 0.113, then 64 reserved zero
+#                bytes. Newer CUDA plugins (jax 0.10+) check that a struct is
+#                at least as large as theirs and reject smaller ones
+#                ("Unexpected PJRT_ExecuteOptions size"); go-xla zero-fills
+#                its argument structs, so the extra fields read as defaults,
+#                and plugins that know fewer fields ignore the rest.
 #
 # The patched build happens in a temporary copy of the working tree (tracked
 # and untracked, not ignored, files) with `go mod vendor`; the repository
@@ -79,26 +80,40 @@ def extend(text, struct, last, new_fields):
         r"PJRT_DEFINE_STRUCT_TRAITS\(" + struct + r",\s*)" + last + r"\);", re.S)
     m = pat.search(text)
     if not m:
-        # go-xla v0.4 headers (PJRT 0.104) already end these structs later;
-        # extending them is untested there, so build no hdr113 variant.
         sys.stderr.write("build-gpu: struct %s does not end in %s in %s\n" % (struct, last, path))
         sys.exit(3)
     added = "".join("  %s;\n" % f for f in new_fields)
-    new_last = new_fields[-1].split()[-1].lstrip("*")
+    new_last = new_fields[-1].split()[-1].lstrip("*").split("[")[0]
     return text[:m.start()] + m.group(1) + added + m.group(2) + new_last + ");" + text[m.end():]
 
-text = extend(text, "PJRT_ExecuteOptions", "incarnation_ids", [
-    "void* multi_slice_config",
-    "bool use_major_to_minor_data_layout_for_callbacks",
-    "void* hlo_output_callbacks",
-    "size_t num_hlo_output_callbacks",
-])
-text = extend(text, "PJRT_Executable_GetCompiledMemoryStats_Args", "peak_memory_in_bytes", [
-    "int64_t total_size_in_bytes",
-    "int64_t total_allocation_bytes",
-    "int64_t indefinite_allocations",
-    "int64_t peak_unpadded_heap_bytes",
-])
+# The fields each struct gains up to PJRT 0.113, after the last field it may
+# end in (0.83: go-xla v0.1; 0.104: go-xla v0.4), then a reserve for plugins
+# newer still (a larger struct passes their size check).
+exec_fields = [
+    ("incarnation_ids", "void* multi_slice_config"),
+    ("multi_slice_config", "bool use_major_to_minor_data_layout_for_callbacks"),
+    (None, "void* hlo_output_callbacks"),
+    (None, "size_t num_hlo_output_callbacks"),
+]
+stats_fields = [
+    ("peak_memory_in_bytes", "int64_t total_size_in_bytes"),
+    (None, "int64_t total_allocation_bytes"),
+    (None, "int64_t indefinite_allocations"),
+    ("peak_unpadded_heap_bytes", "int64_t peak_unpadded_heap_bytes"),
+]
+def patch(text, struct, fields):
+    for i, (last, _) in enumerate(fields):
+        if last is None:
+            continue
+        if re.search(r"PJRT_DEFINE_STRUCT_TRAITS\(" + struct + r",\s*" + last + r"\);", text):
+            rest = [f for _, f in fields[i:]]
+            if rest and rest[0].split()[-1] == last:
+                rest = rest[1:]
+            return extend(text, struct, last, rest + ["char pssr_reserved[64]"])
+    sys.stderr.write("build-gpu: struct %s ends in no known field in %s\n" % (struct, path))
+    sys.exit(3)
+text = patch(text, "PJRT_ExecuteOptions", exec_fields)
+text = patch(text, "PJRT_Executable_GetCompiledMemoryStats_Args", stats_fields)
 open(path, "w").write(text)
 PY
 rc=$?
