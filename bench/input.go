@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/pssr/pssr/frame"
 	"github.com/pssr/pssr/video"
@@ -160,5 +162,32 @@ func DescribeMachine() string {
 	if cpu == "" {
 		cpu = "unknown CPU"
 	}
-	return fmt.Sprintf("%s, %d CPUs, %s/%s", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	d := fmt.Sprintf("%s, %d CPUs, %s/%s", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	if gpus := gpuNames(); gpus != "" {
+		d += ", GPU: " + gpus
+	}
+	return d
+}
+
+// gpuNames returns the names of the machine's NVIDIA GPUs as nvidia-smi
+// reports them ("NVIDIA H200"; several joined by " + "), or "" where
+// nvidia-smi is missing or does not answer within two seconds.
+func gpuNames() string {
+	path, err := exec.LookPath("nvidia-smi")
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--query-gpu=name", "--format=csv,noheader").Output()
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, l)
+		}
+	}
+	return strings.Join(names, " + ")
 }

@@ -44,6 +44,11 @@ const (
 	metaFieldDistill      = "distill_weight"
 )
 
+// stageFields lists every field of the per-stage record writeMeta writes.
+var stageFields = []string{metaFieldSteps, metaFieldFineBlocks, metaFieldDetailWeight, metaFieldLPIPSWeight,
+	metaFieldFlowShare, metaFieldAdvWeight, metaFieldFrames, metaFieldLatentWeight, metaFieldKSelect,
+	metaFieldDraftWidth, metaFieldDraftHeads, metaFieldDraftMLP, metaFieldDistill}
+
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
 // "train.base", or "train.base[ae/dec]" when --trainable names scopes.
 func stageKey(cfg Config) string {
@@ -65,6 +70,7 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	meta[MetaStage] = string(cfg.Stage)
 	meta[MetaStep] = strconv.Itoa(step)
 	meta[MetaSteps] = strconv.Itoa(cfg.Steps)
+	clearStageRecord(meta, stageKey(cfg))
 	key := stageKey(cfg) + "."
 	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	meta[key+metaFieldSteps] = strconv.Itoa(step)
@@ -103,6 +109,26 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	}
 	if cfg.Stage == StageDraft && cfg.AdvWeight > 0 {
 		meta[key+metaFieldAdvWeight] = num(cfg.AdvWeight)
+	}
+}
+
+// clearStageRecord drops the per-stage record (the fields of stageFields)
+// under key left by an earlier run of the same stage, so that the fields written next describe this run
+// alone (a setting this run leaves at its default must not keep the earlier
+// run's value). A one-line description at key itself (the form the first
+// sessions' models carry) moves to the front of MetaHistory, which is older
+// than every line there.
+func clearStageRecord(meta map[string]string, key string) {
+	if old, ok := meta[key]; ok {
+		line := key + ": " + old
+		if h := meta[MetaHistory]; h != "" {
+			line += "\n" + h
+		}
+		meta[MetaHistory] = line
+		delete(meta, key)
+	}
+	for _, f := range stageFields {
+		delete(meta, key+"."+f)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -135,8 +136,11 @@ type Config struct {
 	DistillWeight float64
 	// MaxTime, when positive, bounds the run's wall time: after the first
 	// 20 steps the step count is lowered to what fits, so the learning-rate
-	// schedule still completes. The final step count is recorded in the
-	// checkpoint and model metadata.
+	// schedule still completes. The budget counts compilation and keeps
+	// room for the validations: a fresh run validates its starting weights
+	// first (step 0 of val.jsonl) and reserves that validation's time for
+	// each later one. The final step count is recorded in the checkpoint
+	// and model metadata.
 	MaxTime time.Duration
 	// Trainable, when set, lists the variable scopes to train instead of
 	// the stage's own network (e.g. "ae/dec" fine-tunes the decoder on the
@@ -621,6 +625,18 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
+	// With --max-time, a fresh run first validates its starting weights: the
+	// baseline of val.jsonl (step 0), and the cost of a validation, which
+	// the fit of the step count below reserves for each later one (on XLA
+	// every validation compiles its graphs anew).
+	var valCost float64
+	if cfg.MaxTime > 0 && r.start == 0 {
+		tv := time.Now()
+		if err := r.validateAt(ctx, valLog, 0); err != nil {
+			return err
+		}
+		valCost = time.Since(tv).Seconds()
+	}
 	for i := r.start; i < cfg.Steps; i++ {
 		if cfg.beforeStep != nil {
 			cfg.beforeStep(i)
@@ -651,9 +667,12 @@ func (r *run) loop(ctx context.Context) error {
 				tMeasure = time.Now()
 			case 24:
 				per := time.Since(tMeasure).Seconds() / 20
-				left := cfg.MaxTime.Seconds() - time.Since(t0).Seconds()
-				if fit := i + 1 + int(left/per); fit < cfg.Steps {
-					log.Info("--max-time: fewer steps", "steps", fit, "was", cfg.Steps, "s_per_step", fmt.Sprintf("%.3f", per))
+				// Each step also carries its share of the validations, and
+				// the last step a whole one.
+				left := cfg.MaxTime.Seconds() - time.Since(t0).Seconds() - valCost
+				if fit := i + 1 + int(left/(per+valCost/float64(cfg.ValEvery))); fit < cfg.Steps {
+					log.Info("--max-time: fewer steps", "steps", fit, "was", cfg.Steps, "s_per_step", fmt.Sprintf("%.3f", per),
+						"validation_s", fmt.Sprintf("%.1f", valCost))
 					cfg.Steps = max(fit, i+1)
 					r.cfg.Steps = cfg.Steps
 				}
@@ -686,7 +705,7 @@ func (r *run) loop(ctx context.Context) error {
 			if cfg.beforeValidate != nil {
 				cfg.beforeValidate(i + 1)
 			}
-			vr, err := validate(ctx, r.m, cfg, r.val, r.metric)
+			err := r.validateAt(ctx, valLog, i+1)
 			if err != nil && ctx.Err() != nil {
 				// Interrupted during validation: step i is done, keep it.
 				return interrupted(i + 1)
@@ -694,11 +713,6 @@ func (r *run) loop(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			vr.Step = i + 1
-			line, _ := json.Marshal(vr)
-			valLog.Write(append(line, '\n'))
-			log.Info("validation", "step", i+1, "psnr", fmt.Sprintf("%.3f", vr.PSNR), "bicubic", fmt.Sprintf("%.3f", vr.PSNRBicubic),
-				"lpips", fmt.Sprintf("%.4f", vr.LPIPS), "base_psnr", fmt.Sprintf("%.3f", vr.BasePSNR), "base_lpips", fmt.Sprintf("%.4f", vr.BaseLPIPS), "what", vr.What)
 		}
 		if (i+1)%cfg.CheckpointEvery == 0 || i+1 == cfg.Steps {
 			if err := r.save(i + 1); err != nil {
@@ -707,6 +721,23 @@ func (r *run) loop(ctx context.Context) error {
 		}
 	}
 	log.Info("done", "steps", cfg.Steps, "wall", time.Since(t0).Round(time.Second).String(), "out", cfg.Out)
+	return nil
+}
+
+// validateAt validates the model after step steps and logs the record to
+// valLog and the run's log.
+func (r *run) validateAt(ctx context.Context, valLog io.Writer, step int) error {
+	vr, err := validate(ctx, r.m, r.cfg, r.val, r.metric)
+	if err != nil {
+		return err
+	}
+	vr.Step = step
+	line, _ := json.Marshal(vr)
+	if _, err := valLog.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("trainer: validation log: %w", err)
+	}
+	r.log.Info("validation", "step", step, "psnr", fmt.Sprintf("%.3f", vr.PSNR), "bicubic", fmt.Sprintf("%.3f", vr.PSNRBicubic),
+		"lpips", fmt.Sprintf("%.4f", vr.LPIPS), "base_psnr", fmt.Sprintf("%.3f", vr.BasePSNR), "base_lpips", fmt.Sprintf("%.4f", vr.BaseLPIPS), "what", vr.What)
 	return nil
 }
 

@@ -873,3 +873,66 @@ func TestHistoryLineModelFlags(t *testing.T) {
 		}
 	}
 }
+
+// writeMeta replaces the record of an earlier run of the same stage: no
+// setting of that run survives under the stage's key, its one-line legacy
+// description moves to the front of the history, other stages keep theirs.
+func TestWriteMetaReplacesStageRecord(t *testing.T) {
+	c := testConfig(StageBase, "data", "out", 1)
+	c.Trainable = []string{"base", "ae/dec"}
+	key := stageKey(c)
+	meta := map[string]string{
+		key:                   "4441 steps, 2m21s, H200",
+		key + ".steps":        "4441",
+		key + ".lpips_weight": "0.2",
+		"train.draft.steps":   "363",
+		MetaHistory:           "train.draft: 363 steps",
+	}
+	writeMeta(meta, c, 7)
+	for _, tc := range []struct{ k, want string }{
+		{key, ""},
+		{key + ".lpips_weight", ""},
+		{key + ".steps", "7"},
+		{"train.draft.steps", "363"},
+		{MetaHistory, key + ": 4441 steps, 2m21s, H200\ntrain.draft: 363 steps"},
+	} {
+		if got := meta[tc.k]; got != tc.want {
+			t.Errorf("meta[%q] = %q, want %q", tc.k, got, tc.want)
+		}
+	}
+	writeMeta(meta, c, 8) // a later save of the same run changes nothing else
+	if got := meta[MetaHistory]; got != key+": 4441 steps, 2m21s, H200\ntrain.draft: 363 steps" {
+		t.Errorf("history after a second save = %q", got)
+	}
+}
+
+// With --max-time a fresh run validates its starting weights first (step
+// 0) and, when the budget is short, ends at the first step the fit allows.
+func TestMaxTimeBaselineValidation(t *testing.T) {
+	be := testbackend.New(t)
+	data := dataDir(t)
+	for _, tc := range []struct {
+		name     string
+		maxTime  time.Duration
+		wantVals []int
+	}{
+		{"ample budget", time.Hour, []int{0, 30}},
+		{"spent budget", time.Nanosecond, []int{0, 25}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			c := testConfig(StageAutoencoder, data, out, 30)
+			c.LogEvery, c.MaxTime = 10, tc.maxTime
+			if err := Run(context.Background(), be, c, quietLog()); err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, v := range readJSONL[ValRecord](t, filepath.Join(out, "val.jsonl")) {
+				got = append(got, v.Step)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.wantVals) {
+				t.Errorf("validated steps %v, want %v", got, tc.wantVals)
+			}
+		})
+	}
+}

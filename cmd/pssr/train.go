@@ -97,7 +97,7 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.IntVar(&c.FineBlocks, "fine-blocks", 0, "grow the --init model's decoder fine stage to N residual blocks (new blocks start as the identity; 0: keep)")
 	f.StringSliceVar(&c.Trainable, "trainable", nil, "variable scopes to train instead of the stage's network, e.g. ae/dec (decoder fine-tuning on the base's predictions)")
 	f.Float64Var(&c.VideoWeight, "video-weight", 0, "share of clips drawn from real video (0: every source equally likely)")
-	f.DurationVar(&c.MaxTime, "max-time", 0, "bound the wall time (e.g. 10m): the step count is lowered after 20 steps so the schedule completes")
+	f.DurationVar(&c.MaxTime, "max-time", 0, "bound the wall time (e.g. 10m), compilation and validations included: a fresh run validates its starting weights first, and the step count is lowered after 20 steps so the schedule completes")
 	f.IntVar(&c.PhotoDownscale, "photo-downscale", 0, "shrink photographs by this factor before crops (0: 2; 1 for photos already downscaled)")
 	f.Float64Var(&c.LPIPSWeight, "lpips-weight", 0, "weight of the LPIPS term (base: on the predicted x0; draft: on the last step's output; 0: off)")
 	f.StringVar(&c.LPIPSPath, "lpips", "", "LPIPS weights file (default models/perceptual/lpips-squeeze-v0.1.safetensors, found like the default model)")
