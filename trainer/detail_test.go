@@ -98,3 +98,80 @@ func TestGrowAndDetailWeight(t *testing.T) {
 		t.Errorf("loss terms %v: want a non-negative detail term", recs[0].Terms)
 	}
 }
+
+// TestTemporalLoss: a clip whose error is the same in every frame scores 0,
+// one whose error changes from frame to frame scores its change, and clips
+// are kept apart (the jump from one clip's last frame to the next clip's
+// first is not a change).
+func TestTemporalLoss(t *testing.T) {
+	be := testbackend.New(t)
+	const n, h, w = 4, 2, 3 // two clips of two frames
+	frames := func(v func(f, i int) float32) *tensors.Tensor {
+		d := make([]float32, n*h*w)
+		for f := 0; f < n; f++ {
+			for i := 0; i < h*w; i++ {
+				d[f*h*w+i] = v(f, i)
+			}
+		}
+		return tensors.FromFlatDataAndDimensions(d, n, h, w, 1)
+	}
+	target := frames(func(f, i int) float32 { return float32(10*f + i) }) // clip 2 starts 20 above clip 1
+	tests := []struct {
+		name string
+		pred *tensors.Tensor
+		want float32
+	}{
+		{"same", target, 0},
+		{"constant error", frames(func(f, i int) float32 { return float32(10*f+i) + 0.5 }), 0},
+		{"constant per clip", frames(func(f, i int) float32 { return float32(10*f+i) + float32(f/2) }), 0},
+		{"flicker", frames(func(f, i int) float32 { return float32(10*f+i) + 0.25*float32(f%2) }), 0.25},
+	}
+	for _, tc := range tests {
+		out := MustExecOnce(be, func(p, q *Node) *Node { return temporalLoss(p, q, 2) }, tc.pred, target)
+		if got := out.Value().(float32); got < tc.want-1e-6 || got > tc.want+1e-6 {
+			t.Errorf("%s: temporal loss %g, want %g", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestTemporalWeight trains the base stage one step with the temporal term
+// on: the log reports it and the model metadata records the weight; a
+// one-frame clip is refused.
+func TestTemporalWeight(t *testing.T) {
+	be := testbackend.New(t)
+	data := dataDir(t)
+	root := t.TempDir()
+	m, err := model.New(be, model.Fixture(), 7) // random-weight test fixture
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(root, "init.safetensors")
+	if err := m.Save(init); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "base")
+	c := testConfig(StageBase, data, out, 1)
+	c.Init, c.TemporalWeight = init, 2 // testConfig's clips have 2 frames
+	if err := Run(context.Background(), be, c, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	recs := readJSONL[Record](t, filepath.Join(out, "loss.jsonl"))
+	if len(recs) != 1 {
+		t.Fatalf("%d loss records, want 1", len(recs))
+	}
+	if d, ok := recs[0].Terms["temporal"]; !ok || !(d > 0) {
+		t.Errorf("loss terms %v: want a positive temporal term", recs[0].Terms)
+	}
+	f, err := weights.Load(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Metadata["train.base.temporal_weight"]; got != "2" {
+		t.Errorf("metadata train.base.temporal_weight %q, want 2", got)
+	}
+	c = testConfig(StageBase, data, filepath.Join(root, "one"), 1)
+	c.Init, c.TemporalWeight, c.Frames = init, 1, 1
+	if err := Run(context.Background(), be, c, quietLog()); err == nil {
+		t.Errorf("--temporal-weight with one-frame clips: no error")
+	}
+}

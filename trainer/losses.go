@@ -45,6 +45,24 @@ func detailLoss(pred, target *Node) *Node {
 	return model.MeanAll(Abs(Sub(energy(pred), energy(target))))
 }
 
+// temporalLoss is a flicker penalty that needs no motion estimate: the L1
+// distance between the frame-to-frame changes of pred and of target
+// [B*T, H, W, C] within each clip of t frames (the training form of
+// metrics.TemporalDiff). A prediction whose error is the same in every
+// frame scores 0; detail that appears and vanishes from frame to frame, as
+// perceptual losses can invent, does not. Clips of one frame give 0.
+func temporalLoss(pred, target *Node, t int) *Node {
+	if t < 2 {
+		return ScalarZero(pred.Graph(), pred.DType())
+	}
+	d := pred.Shape().Dimensions
+	change := func(x *Node) *Node {
+		x = Reshape(x, d[0]/t, t, d[1], d[2], d[3])
+		return Sub(Slice(x, AxisRange(), AxisRange(1)), Slice(x, AxisRange(), AxisRange(0, t-1)))
+	}
+	return l1(change(pred), change(target))
+}
+
 // lossTerms is a loss's named terms, in the fixed order in which the step
 // graph returns them and loss.jsonl records them.
 type lossTerms struct {

@@ -42,12 +42,13 @@ const (
 	metaFieldDraftHeads   = "draft_heads"
 	metaFieldDraftMLP     = "draft_mlp"
 	metaFieldDistill      = "distill_weight"
+	metaFieldTemporal     = "temporal_weight"
 )
 
 // stageFields lists every field of the per-stage record writeMeta writes.
 var stageFields = []string{metaFieldSteps, metaFieldFineBlocks, metaFieldDetailWeight, metaFieldLPIPSWeight,
 	metaFieldFlowShare, metaFieldAdvWeight, metaFieldFrames, metaFieldLatentWeight, metaFieldKSelect,
-	metaFieldDraftWidth, metaFieldDraftHeads, metaFieldDraftMLP, metaFieldDistill}
+	metaFieldDraftWidth, metaFieldDraftHeads, metaFieldDraftMLP, metaFieldDistill, metaFieldTemporal}
 
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
 // "train.base", or "train.base[ae/dec]" when --trainable names scopes.
@@ -103,6 +104,9 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	}
 	if cfg.LPIPSWeight > 0 {
 		meta[key+metaFieldLPIPSWeight] = num(cfg.LPIPSWeight)
+	}
+	if cfg.TemporalWeight > 0 {
+		meta[key+metaFieldTemporal] = num(cfg.TemporalWeight)
 	}
 	if cfg.Stage == StageBase && cfg.FlowShare > 0 {
 		meta[key+metaFieldFlowShare] = num(cfg.FlowShare)
@@ -163,6 +167,9 @@ func historyLine(cfg Config, step int, wall time.Duration, backend, machine stri
 	}
 	if cfg.DistillWeight > 0 {
 		changed += fmt.Sprintf(" --distill-weight %g", cfg.DistillWeight)
+	}
+	if cfg.TemporalWeight > 0 {
+		changed += fmt.Sprintf(" --temporal-weight %g", cfg.TemporalWeight)
 	}
 	return fmt.Sprintf("%s: %d steps, %s, %s, %s; --preset %s --scale %d --batch %d --frames %d --crop %d --lr %g --lpips-weight %g --adv-weight %g --detail-weight %g --flow-share %g%s; from %s",
 		stageKey(cfg), step, wall.Round(time.Second), backend, machine,

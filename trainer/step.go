@@ -126,8 +126,8 @@ func frames4(x *Node) *Node {
 
 // reconTerms scores a predicted clean latent x0 [B, T, h, w, C] against the
 // ground truth: latent MSE, and on its decoding (conditioned on the
-// upsampled low-quality frames) pixel L1, Laplacian sharpness, detail and,
-// with withLPIPS, LPIPS on a few frames. It returns the weighted sum, the
+// upsampled low-quality frames) pixel L1, Laplacian sharpness, detail,
+// temporal consistency and, with withLPIPS, LPIPS on a few frames. It returns the weighted sum, the
 // terms and the decoded frames [B*T, H, W, 3].
 func reconTerms(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weights, x0, zh5, hq, lq *Node, withLPIPS bool) (*Node, lossTerms, *Node) {
 	hq4, lq4 := frames4(hq), frames4(lq)
@@ -142,6 +142,11 @@ func reconTerms(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Wei
 		detail := detailLoss(y, hq4)
 		t.add("detail", detail)
 		total = Add(total, MulScalar(detail, cfg.DetailWeight))
+	}
+	if cfg.TemporalWeight > 0 {
+		tl := temporalLoss(y, hq4, hq.Shape().Dimensions[1])
+		t.add("temporal", tl)
+		total = Add(total, MulScalar(tl, cfg.TemporalWeight))
 	}
 	if withLPIPS && lp != nil && cfg.LPIPSWeight > 0 {
 		lpl := lpipsTerm(lp, hq4, clamp01(y))
@@ -199,7 +204,7 @@ func draftLoss(scope *mlmodel.Scope, mc model.Config, cfg Config, lp *lpips.Weig
 	}
 	xt := StopGradient(schedule.StepGraph(zl5, v, sig(base.Sigma), sig(base.SigmaNext)))
 	withLPIPS := lp != nil && cfg.LPIPSWeight > 0
-	decodes := cfg.PixelWeight > 0 || cfg.SharpWeight > 0 || cfg.DetailWeight > 0 || withLPIPS || cfg.AdvWeight > 0
+	decodes := cfg.PixelWeight > 0 || cfg.SharpWeight > 0 || cfg.DetailWeight > 0 || cfg.TemporalWeight > 0 || withLPIPS || cfg.AdvWeight > 0
 	var total *Node
 	var sum lossTerms
 	var last, lastDec *Node // the last step's x0 and, when decoded, its frames

@@ -103,6 +103,12 @@ type Config struct {
 	// between the amounts of high-frequency detail of prediction and ground
 	// truth (see detailLoss). 0 leaves it out.
 	DetailWeight float64
+	// TemporalWeight weighs the temporal term (base and draft): the L1
+	// distance between the frame-to-frame changes of the decoded prediction
+	// and of the ground truth within a clip (see temporalLoss), a flicker
+	// penalty. 0 leaves it out; it needs Frames of 2 or more. Recorded as
+	// train.<stage>.temporal_weight.
+	TemporalWeight float64
 	// FineBlocks, when it exceeds the decoder fine-stage blocks of the
 	// --init model, grows the decoder to that many blocks (model.LoadGrown;
 	// the new blocks start as the identity). 0 keeps the model's. With
@@ -209,8 +215,11 @@ func (c Config) Validate() error {
 	if !(c.LR > 0 && c.LR < 1) {
 		return fmt.Errorf("trainer: --lr %g out of range (0, 1)", c.LR)
 	}
-	if c.DetailWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 || c.LatentWeight < 0 || c.LPIPSWeight < 0 || c.AdvWeight < 0 || c.FMWeight < 0 {
+	if c.DetailWeight < 0 || c.TemporalWeight < 0 || c.PixelWeight < 0 || c.SharpWeight < 0 || c.LatentWeight < 0 || c.LPIPSWeight < 0 || c.AdvWeight < 0 || c.FMWeight < 0 {
 		return fmt.Errorf("trainer: loss weights must not be negative")
+	}
+	if c.TemporalWeight > 0 && (c.Stage == StageAutoencoder || c.Frames < 2) {
+		return fmt.Errorf("trainer: --temporal-weight needs the base or draft stage and --frames of 2 or more (got stage %s, %d frames)", c.Stage, c.Frames)
 	}
 	if c.FlowShare < 0 || c.FlowShare > 1 {
 		return fmt.Errorf("trainer: --flow-share %g out of range [0, 1]", c.FlowShare)

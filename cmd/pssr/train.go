@@ -88,6 +88,7 @@ loss.jsonl, loss.png and val.jsonl (validation PSNR-Y) to --out.`,
 	f.Float64Var(&c.LatentWeight, "latent-weight", def.LatentWeight, "weight of the latent MSE term (base, draft)")
 	f.Float64Var(&c.SharpWeight, "sharp-weight", def.SharpWeight, "weight of the Laplacian sharpness loss (base, draft)")
 	f.Float64Var(&c.DetailWeight, "detail-weight", def.DetailWeight, "weight of the detail loss: the gap between the mean |Laplacian| of output and ground truth (base, draft; 0: off)")
+	f.Float64Var(&c.TemporalWeight, "temporal-weight", 0, "weight of the temporal term: L1 between the frame-to-frame changes of the decoded output and of the ground truth in a clip, a flicker penalty (base, draft; 0: off)")
 	f.BoolVar(&c.KeepDraft, "keep-draft", false, "draft stage: continue the --init model's trained draft instead of copying it from the base")
 	f.IntVar(&c.DraftWidth, "draft-width", 0, "rebuild the --init model's draft with blocks this wide (a new width starts the draft afresh: use --distill-weight; 0: keep)")
 	f.IntVar(&c.DraftHeads, "draft-heads", 0, "rebuild the --init model's draft with this many attention heads (0: keep)")
