@@ -57,7 +57,10 @@
 //   - niqe, the no-reference naturalness score of the output's luma (package
 //     metrics/niqe, lower is more natural), with the same border left out,
 //     averaged over the frames; it needs no ground truth. The report's
-//     gt_niqe is the ground truth's, for comparison. Frames smaller than a
+//     gt_niqe is the ground truth's, for comparison, and gt_warp_err the
+//     ground truth's own warp error under the same flow and mask: sharp
+//     frames score higher than blurred ones, so a mode's warp err is read
+//     against it. Frames smaller than a
 //     96x96 NIQE patch after the crop have none.
 //
 // # Outputs
@@ -201,6 +204,13 @@ type Report struct {
 	// the frames it averages (0 without a ground truth or when too small).
 	GTNIQE       float64
 	GTNIQEFrames int
+	// GTWarpErr is the ground truth's own warp error (metrics
+	// FrameScores.WarpErrGT: the flow and mask of every mode's warp err
+	// applied to the truth), the reference a mode's warp err is read
+	// against; GTWarpFrames the frame pairs it averages (0 without a ground
+	// truth or with one frame).
+	GTWarpErr    float64
+	GTWarpFrames int
 	// CropFrame and CropRect locate the region shown by the crops: a frame
 	// index and a rectangle in upscaled coordinates, chosen where the ground
 	// truth (without one, the bicubic upscale of the input) has the most
@@ -404,6 +414,9 @@ func runMode(ctx context.Context, m Mode, lq, gt []*frame.Image, scale, warm int
 		res.NIQE, res.NIQEFrames = res.Metrics.NIQE, res.Metrics.NIQEFrames
 		if rep.GTNIQEFrames == 0 {
 			rep.GTNIQE, rep.GTNIQEFrames = res.Metrics.NIQEGT, res.Metrics.NIQEFrames
+		}
+		if rep.GTWarpFrames == 0 {
+			rep.GTWarpErr, rep.GTWarpFrames = res.Metrics.WarpErrGT, res.Metrics.TemporalFrames
 		}
 		return nil
 	}

@@ -159,6 +159,14 @@ func TestRunModes(t *testing.T) {
 			}
 		})
 	}
+	// The truth's own warp error is one value for the report, every mode's
+	// summary carries the same, and the blurred bicubic output flickers less
+	// than the sharp truth it blurs.
+	if w := rep.Find("bicubic").Metrics; rep.GTWarpFrames != 2 || rep.GTWarpErr != w.WarpErrGT || rep.GTWarpErr != rep.Find("lanczos").Metrics.WarpErrGT ||
+		!(rep.GTWarpErr > w.WarpErr) {
+		t.Errorf("ground-truth warp err %g over %d pairs (bicubic's reference %g, bicubic %g); want the modes' common reference over 2 pairs, above bicubic's",
+			rep.GTWarpErr, rep.GTWarpFrames, w.WarpErrGT, w.WarpErr)
+	}
 	bic, lan := rep.Find("bicubic").Metrics.PSNR, rep.Find("lanczos").Metrics.PSNR
 	if lan < bic-0.5 {
 		t.Errorf("lanczos PSNR-Y %.2f < bicubic %.2f - 0.5", lan, bic)
@@ -201,7 +209,7 @@ func TestJSONKeys(t *testing.T) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		t.Fatal(err)
 	}
-	wantTop := []string{"backend", "frames", "gt_niqe", "input", "machine", "modes", "scale"}
+	wantTop := []string{"backend", "frames", "gt_niqe", "gt_warp_err", "input", "machine", "modes", "scale"}
 	if got := mapsKeys(top); !slices.Equal(got, wantTop) {
 		t.Errorf("top-level keys %v; want %v", got, wantTop)
 	}

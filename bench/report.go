@@ -38,6 +38,7 @@ type jsonReport struct {
 	Backend string   `json:"backend"`
 	Runtime string   `json:"runtime,omitempty"`
 	GTNIQE  *float64 `json:"gt_niqe"`
+	GTWarp  *float64 `json:"gt_warp_err"`
 	Modes   []Result `json:"modes"`
 }
 
@@ -79,8 +80,10 @@ func (r Result) MarshalJSON() ([]byte, error) {
 }
 
 // MarshalJSON encodes r as {"input", "scale", "frames", "machine",
-// "backend", "gt_niqe", "modes"}; gt_niqe, the ground truth's NIQE, is null
-// without a ground truth or when its frames are too small for NIQE.
+// "backend", "gt_niqe", "gt_warp_err", "modes"}; gt_niqe, the ground truth's
+// NIQE, is null without a ground truth or when its frames are too small for
+// NIQE, and gt_warp_err, its own warp error, without a ground truth or with
+// one frame.
 func (r *Report) MarshalJSON() ([]byte, error) {
 	modes := r.Modes
 	if modes == nil {
@@ -90,7 +93,11 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	if r.GTNIQEFrames > 0 {
 		gtNIQE = num(r.GTNIQE)
 	}
-	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, r.Runtime, gtNIQE, modes})
+	var gtWarp *float64
+	if r.GTWarpFrames > 0 {
+		gtWarp = num(r.GTWarpErr)
+	}
+	return json.Marshal(jsonReport{r.Input, r.Scale, r.Frames, r.Machine, r.Backend, r.Runtime, gtNIQE, gtWarp, modes})
 }
 
 // WriteJSON writes r, indented, to path through a temporary file in the same
@@ -218,6 +225,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&buf, "quality: luma (BT.601 Y), border %d px left out, mean over frames; LPIPS on RGB; NIQE no-reference\n", MetricCrop)
 		if r.GTNIQEFrames > 0 {
 			fmt.Fprintf(&buf, "ground-truth NIQE: %.3f\n", r.GTNIQE)
+		}
+		if r.GTWarpFrames > 0 {
+			fmt.Fprintf(&buf, "ground-truth warp err: %.4f (the truth's own, under the same flow: a sharp output's floor)\n", r.GTWarpErr)
 		}
 	} else {
 		buf.WriteString("quality: no ground truth (NIQE only, no-reference)\n")

@@ -19,7 +19,7 @@ import (
 const MaxPSNR = 100.0
 
 // FrameScores holds the scores of one frame. The temporal fields (WarpErr,
-// TempDiff) are NaN for the first frame, which has no predecessor, and
+// WarpErrGT, TempDiff) are NaN for the first frame, which has no predecessor, and
 // WarpErr is also NaN when every pixel was masked out; HFRatio is +Inf when
 // the ground truth is flat and the prediction is not. encoding/json rejects
 // such values, so write per-frame scores with WriteCSV (or replace them
@@ -35,9 +35,14 @@ type FrameScores struct {
 	HFRatio  float64 `json:"hf_ratio"`  // see HFRatio
 	WarpErr  float64 `json:"warp_err"`  // see WarpError
 	TempDiff float64 `json:"temp_diff"` // see TemporalDiff
-	LPIPS    float64 `json:"lpips"`     // Options.LPIPS on the cropped 8-bit RGB frames, lower is better
-	NIQE     float64 `json:"niqe"`      // NIQE of the cropped prediction's luma (no reference), lower is better
-	NIQEGT   float64 `json:"niqe_gt"`   // NIQE of the cropped ground truth's luma, for comparison
+	// WarpErrGT is the warp error of the ground truth itself, with the flow
+	// and mask of WarpErr: what a perfect prediction would score. Sharp
+	// frames score higher than blurred ones, so a prediction's WarpErr is
+	// read against this reference, not against zero.
+	WarpErrGT float64 `json:"warp_err_gt"`
+	LPIPS     float64 `json:"lpips"`   // Options.LPIPS on the cropped 8-bit RGB frames, lower is better
+	NIQE      float64 `json:"niqe"`    // NIQE of the cropped prediction's luma (no reference), lower is better
+	NIQEGT    float64 `json:"niqe_gt"` // NIQE of the cropped ground truth's luma, for comparison
 }
 
 // Options configures an Evaluator.
@@ -72,8 +77,8 @@ type Evaluator struct {
 	prevGT, prevPred []float64 // Y planes of the previous pair
 	niqe             *niqe.Model
 
-	sum    [7]float64 // PSNR, SSIM, MSSSIM, GMSD, HFRatio, WarpErr, TempDiff
-	cnt    [7]int
+	sum    [8]float64 // PSNR, SSIM, MSSSIM, GMSD, HFRatio, WarpErr, TempDiff, WarpErrGT
+	cnt    [8]int
 	capped int
 	nonFin int
 
@@ -134,7 +139,7 @@ func (e *Evaluator) Add(gt, pred *frame.Image) (FrameScores, error) {
 		return FrameScores{}, fmt.Errorf("Evaluator.Add frame %d: %w", e.n, err)
 	}
 
-	fs := FrameScores{Index: e.n, WarpErr: math.NaN(), TempDiff: math.NaN(),
+	fs := FrameScores{Index: e.n, WarpErr: math.NaN(), TempDiff: math.NaN(), WarpErrGT: math.NaN(),
 		LPIPS: math.NaN(), NIQE: math.NaN(), NIQEGT: math.NaN()}
 	var err error
 	if fs.LPIPS, err = perceptual(e.opt.LPIPS, gt, pred, crop); err != nil {
@@ -167,11 +172,11 @@ func (e *Evaluator) Add(gt, pred *frame.Image) (FrameScores, error) {
 
 	if e.n > 0 {
 		fs.TempDiff = temporalDiff(e.prevGT, gy, e.prevPred, py, w, h, crop)
-		v, err := warpError(e.prevGT, gy, e.prevPred, py, w, h, crop, e.opt.Flow)
+		v, vg, err := warpErrors(e.prevGT, gy, e.prevPred, py, w, h, crop, e.opt.Flow)
 		if err != nil && !errors.Is(err, ErrNoValidPixels) {
 			return FrameScores{}, fmt.Errorf("Evaluator.Add frame %d: %w", e.n, err)
 		}
-		fs.WarpErr = v
+		fs.WarpErr, fs.WarpErrGT = v, vg
 	}
 
 	e.w, e.h = w, h
@@ -179,7 +184,7 @@ func (e *Evaluator) Add(gt, pred *frame.Image) (FrameScores, error) {
 	if capped {
 		e.capped++
 	}
-	for i, v := range []float64{fs.PSNR, fs.SSIM, fs.MSSSIM, fs.GMSD, fs.HFRatio, fs.WarpErr, fs.TempDiff} {
+	for i, v := range []float64{fs.PSNR, fs.SSIM, fs.MSSSIM, fs.GMSD, fs.HFRatio, fs.WarpErr, fs.TempDiff, fs.WarpErrGT} {
 		if i >= 5 && e.n == 0 {
 			continue // no temporal score for the first frame
 		}
@@ -220,6 +225,8 @@ type Summary struct {
 	// fewer than two frames).
 	WarpErr  float64 `json:"warp_err"`
 	TempDiff float64 `json:"temp_diff"`
+	// WarpErrGT is the ground truth's own warp error (FrameScores.WarpErrGT).
+	WarpErrGT float64 `json:"warp_err_gt"`
 
 	// TemporalFrames is the number of frames with temporal scores, Frames-1.
 	TemporalFrames int `json:"temporal_frames"`
@@ -268,6 +275,7 @@ func (e *Evaluator) Summary() Summary {
 		HFRatio:        mean(4),
 		WarpErr:        mean(5),
 		TempDiff:       mean(6),
+		WarpErrGT:      mean(7),
 		TemporalFrames: max(e.n-1, 0),
 		CappedPSNR:     e.capped,
 		Skipped:        e.nonFin,
@@ -282,11 +290,11 @@ func (e *Evaluator) Summary() Summary {
 // csvHeader is the header row of WriteCSV.
 func csvHeader() []string {
 	return []string{"frame", "psnr", "ssim", "ms_ssim", "gmsd", "hf_ratio", "warp_err", "temp_diff",
-		"lpips", "niqe", "niqe_gt"}
+		"lpips", "niqe", "niqe_gt", "warp_err_gt"}
 }
 
 // WriteCSV writes one row per frame with the header
-// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt.
+// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt,warp_err_gt.
 // Values use the shortest decimal form that round-trips; NaN (the temporal
 // scores of the first frame, scores that were not computed) is written as an
 // empty cell.
@@ -303,7 +311,7 @@ func WriteCSV(w io.Writer, scores []FrameScores) error {
 	}
 	for _, s := range scores {
 		row := []string{strconv.Itoa(s.Index), f(s.PSNR), f(s.SSIM), f(s.MSSSIM), f(s.GMSD),
-			f(s.HFRatio), f(s.WarpErr), f(s.TempDiff), f(s.LPIPS), f(s.NIQE), f(s.NIQEGT)}
+			f(s.HFRatio), f(s.WarpErr), f(s.TempDiff), f(s.LPIPS), f(s.NIQE), f(s.NIQEGT), f(s.WarpErrGT)}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("WriteCSV: %w", err)
 		}

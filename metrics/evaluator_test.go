@@ -56,6 +56,10 @@ func TestEvaluatorSequence(t *testing.T) {
 		{"tempdiff2", all[2].TempDiff, dy, 1e-12},
 		{"warp1", all[1].WarpErr, 0, 2e-4},
 		{"warp2", all[2].WarpErr, dy, 2e-3},
+		// The truth pans by whole pixels: warping it along its own flow
+		// reproduces it.
+		{"warpgt1", all[1].WarpErrGT, 0, 2e-4},
+		{"warpgt2", all[2].WarpErrGT, 0, 2e-4},
 	}
 	for _, tc := range tests {
 		if !near(tc.got, tc.want, tc.tol) {
@@ -88,7 +92,7 @@ func TestEvaluatorSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 4 || lines[0] != "frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt" {
+	if len(lines) != 4 || lines[0] != "frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt,warp_err_gt" {
 		t.Fatalf("CSV:\n%s", buf.String())
 	}
 	if !strings.HasPrefix(lines[1], "0,") || !strings.HasSuffix(lines[1], ",,") {
@@ -96,6 +100,55 @@ func TestEvaluatorSequence(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[3], "2,100,1,1,0,1,") {
 		t.Errorf("frame 2 row %q", lines[3])
+	}
+}
+
+// TestWarpErrGT: the ground truth's own warp error is what a perfect
+// prediction scores, positive when the truth changes in ways the flow does
+// not explain (here, grain that is new in every frame), and a prediction
+// that adds flicker on top scores above it.
+func TestWarpErrGT(t *testing.T) {
+	const w, h = 64, 48
+	grain := func(m *frame.Image, seed uint64) *frame.Image {
+		g := texture(seed, w, h, -0.03, 0.03)
+		return quantize(addEach(m, func(x, y, c int) float32 { return g.Pix[(y*w+x)*3+c] }))
+	}
+	base := quantize(texture(31, w, h, 0.2, 0.8))
+	gts := []*frame.Image{grain(base, 90)}
+	for i := 1; i < 4; i++ {
+		base = shifted(base, quantize(texture(31+uint64(i), w, h, 0.2, 0.8)), 2, 1)
+		gts = append(gts, grain(base, 90+uint64(i)))
+	}
+	flicker := func(m *frame.Image, i int) *frame.Image {
+		return addEach(m, func(int, int, int) float32 { return float32(i%2) * 8 / 255 })
+	}
+	perfect, _ := NewEvaluator(Options{Space: SpaceY, Crop: 4, NoNIQE: true})
+	flick, _ := NewEvaluator(Options{Space: SpaceY, Crop: 4, NoNIQE: true})
+	for i, g := range gts {
+		fp, err := perfect.Add(g, g.Clone())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ff, err := flick.Add(g, flicker(g, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if !math.IsNaN(fp.WarpErrGT) {
+				t.Errorf("frame 0 WarpErrGT %g, want NaN", fp.WarpErrGT)
+			}
+			continue
+		}
+		if fp.WarpErr != fp.WarpErrGT || !(fp.WarpErrGT > 0.002) {
+			t.Errorf("frame %d, perfect prediction: WarpErr %g, WarpErrGT %g: want equal and above 0.002", i, fp.WarpErr, fp.WarpErrGT)
+		}
+		if ff.WarpErrGT != fp.WarpErrGT || !(ff.WarpErr > ff.WarpErrGT+0.01) {
+			t.Errorf("frame %d, flickering prediction: WarpErr %g, WarpErrGT %g (perfect %g): want the same reference and an error well above it",
+				i, ff.WarpErr, ff.WarpErrGT, fp.WarpErrGT)
+		}
+	}
+	if s := perfect.Summary(); s.WarpErrGT != s.WarpErr || !(s.WarpErrGT > 0) {
+		t.Errorf("summary WarpErr %g, WarpErrGT %g: want equal and positive", s.WarpErr, s.WarpErrGT)
 	}
 }
 

@@ -51,15 +51,15 @@ func ExampleWriteCSV() {
 	nan := math.NaN()
 	scores := []metrics.FrameScores{
 		{Index: 0, PSNR: 31.5, SSIM: 0.91, MSSSIM: 0.97, GMSD: 0.05, HFRatio: 0.8, WarpErr: nan, TempDiff: nan,
-			LPIPS: 0.21, NIQE: 5.5, NIQEGT: 4.25},
+			LPIPS: 0.21, NIQE: 5.5, NIQEGT: 4.25, WarpErrGT: nan},
 		{Index: 1, PSNR: 31.25, SSIM: 0.9, MSSSIM: 0.96, GMSD: 0.06, HFRatio: 0.85, WarpErr: 0.012, TempDiff: 0.004,
-			LPIPS: 0.2, NIQE: 5.75, NIQEGT: 4.5},
+			LPIPS: 0.2, NIQE: 5.75, NIQEGT: 4.5, WarpErrGT: 0.009},
 	}
 	if err := metrics.WriteCSV(os.Stdout, scores); err != nil {
 		panic(err)
 	}
 	// Output:
-	// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt
-	// 0,31.5,0.91,0.97,0.05,0.8,,,0.21,5.5,4.25
-	// 1,31.25,0.9,0.96,0.06,0.85,0.012,0.004,0.2,5.75,4.5
+	// frame,psnr,ssim,ms_ssim,gmsd,hf_ratio,warp_err,temp_diff,lpips,niqe,niqe_gt,warp_err_gt
+	// 0,31.5,0.91,0.97,0.05,0.8,,,0.21,5.5,4.25,
+	// 1,31.25,0.9,0.96,0.06,0.85,0.012,0.004,0.2,5.75,4.5,0.009
 }

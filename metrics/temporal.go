@@ -87,12 +87,23 @@ func to32(p []float64) []float32 {
 
 // warpError computes WarpError from full-frame Y planes.
 func warpError(gp, gc, pp, pc []float64, w, h, crop int, opt flow.Options) (float64, error) {
+	v, _, err := warpErrors(gp, gc, pp, pc, w, h, crop, opt)
+	return v, err
+}
+
+// warpErrors returns WarpError of the prediction and, with the same flow
+// and mask, of the ground truth itself: the error that flow estimation,
+// bilinear resampling, lighting changes and unmasked occlusions leave even
+// for a perfect prediction, the reference a prediction's warp error is read
+// against.
+func warpErrors(gp, gc, pp, pc []float64, w, h, crop int, opt flow.Options) (pred, gt float64, err error) {
 	gp32, gc32 := to32(gp), to32(gc)
 	fu, fv := flow.Dense(gc32, gp32, w, h, opt) // current -> previous
 	bu, bv := flow.Dense(gp32, gc32, w, h, opt) // previous -> current
 	occ := flow.OcclusionMask(fu, fv, bu, bv, w, h)
 	warped := flow.Warp(to32(pp), w, h, fu, fv)
-	var s float64
+	warpedGT := flow.Warp(gp32, w, h, fu, fv)
+	var s, sg float64
 	var n int
 	for y := crop; y < h-crop; y++ {
 		for x := crop; x < w-crop; x++ {
@@ -101,11 +112,12 @@ func warpError(gp, gc, pp, pc []float64, w, h, crop int, opt flow.Options) (floa
 				continue
 			}
 			s += math.Abs(float64(warped[i]) - pc[i])
+			sg += math.Abs(float64(warpedGT[i]) - gc[i])
 			n++
 		}
 	}
 	if n == 0 {
-		return math.NaN(), ErrNoValidPixels
+		return math.NaN(), math.NaN(), ErrNoValidPixels
 	}
-	return s / float64(n), nil
+	return s / float64(n), sg / float64(n), nil
 }

@@ -231,6 +231,7 @@ func writeSummary(w io.Writer, gt, pred string, s metrics.Summary) error {
 		return fmt.Sprintf("%.5f", v)
 	}
 	row("warp error", temporal(s.WarpErr), "lower")
+	row("warp error of GT", temporal(s.WarpErrGT), "reference")
 	row("temporal diff", temporal(s.TempDiff), "lower")
 	row("HF ratio", fmt.Sprintf("%.4f", s.HFRatio), "near 1")
 	if err := tw.Flush(); err != nil {

@@ -8,7 +8,8 @@
 // and mode, PSNR-Y, SSIM-Y, LPIPS, warp error and seconds per frame as the
 // frame-weighted mean over the shots (each shot weighs its number of
 // frames; a shot where a number is missing, e.g. a skipped mode, is left
-// out of that number's mean).
+// out of that number's mean), and the ground truth's own warp error (the
+// reports' gt_warp_err), the reference a mode's warp error is read against.
 package main
 
 import (
@@ -23,10 +24,11 @@ import (
 
 // report is the part of a pssr bench JSON report benchagg reads.
 type report struct {
-	Input   string `json:"input"`
-	Frames  int    `json:"frames"`
-	Machine string `json:"machine"`
-	Backend string `json:"backend"`
+	Input   string   `json:"input"`
+	Frames  int      `json:"frames"`
+	Machine string   `json:"machine"`
+	Backend string   `json:"backend"`
+	GTWarp  *float64 `json:"gt_warp_err"`
 	Modes   []struct {
 		Name            string   `json:"name"`
 		SecondsPerFrame *float64 `json:"seconds_per_frame"`
@@ -63,6 +65,9 @@ type Preset struct {
 	Backend string `json:"backend"`
 	Shots   []Shot `json:"shots"`
 	Modes   []Mode `json:"modes"`
+	// GTWarpErr is the frame-weighted mean of the shots' gt_warp_err (nil
+	// when no report has one).
+	GTWarpErr *float64 `json:"gt_warp_err,omitempty"`
 }
 
 func main() {
@@ -127,6 +132,7 @@ func aggregate(dir string) (Preset, error) {
 	sums := map[string]map[string]*acc{}
 	skipped := map[string][]string{}
 	var names []string
+	var gtWarp acc
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -144,6 +150,10 @@ func aggregate(dir string) (Preset, error) {
 		p.Frames += r.Frames
 		p.Machine, p.Backend = r.Machine, r.Backend
 		w := float64(r.Frames)
+		if r.GTWarp != nil && !math.IsNaN(*r.GTWarp) {
+			gtWarp.sum += *r.GTWarp * w
+			gtWarp.w += w
+		}
 		for _, m := range r.Modes {
 			if sums[m.Name] == nil {
 				sums[m.Name] = map[string]*acc{}
@@ -179,6 +189,10 @@ func aggregate(dir string) (Preset, error) {
 		}
 		p.Modes = append(p.Modes, m)
 	}
+	if gtWarp.w > 0 {
+		v := gtWarp.sum / gtWarp.w
+		p.GTWarpErr = &v
+	}
 	return p, nil
 }
 
@@ -203,6 +217,9 @@ func markdown(presets []Preset) string {
 				}
 			}
 			b.WriteString("\n")
+		}
+		if p.GTWarpErr != nil {
+			fmt.Fprintf(&b, "| ground truth (its own warp err) | - | - | - | %.4f | - |\n", *p.GTWarpErr)
 		}
 		b.WriteString("\n")
 	}
