@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/pssr/pssr/frame"
@@ -51,14 +52,7 @@ func TestGrowAndDetailWeight(t *testing.T) {
 	be := testbackend.New(t)
 	data := dataDir(t)
 	root := t.TempDir()
-	m, err := model.New(be, model.Fixture(), 7) // random-weight test fixture
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := filepath.Join(root, "init.safetensors")
-	if err := m.Save(init); err != nil {
-		t.Fatal(err)
-	}
+	init := savedFixture(t, be, root, 7)
 	out := filepath.Join(root, "base")
 	c := testConfig(StageBase, data, out, 2)
 	c.Init, c.FineBlocks, c.DetailWeight = init, 2, 0.5
@@ -141,14 +135,7 @@ func TestTemporalWeight(t *testing.T) {
 	be := testbackend.New(t)
 	data := dataDir(t)
 	root := t.TempDir()
-	m, err := model.New(be, model.Fixture(), 7) // random-weight test fixture
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := filepath.Join(root, "init.safetensors")
-	if err := m.Save(init); err != nil {
-		t.Fatal(err)
-	}
+	init := savedFixture(t, be, root, 7)
 	out := filepath.Join(root, "base")
 	c := testConfig(StageBase, data, out, 1)
 	c.Init, c.TemporalWeight = init, 2 // testConfig's clips have 2 frames
@@ -174,4 +161,19 @@ func TestTemporalWeight(t *testing.T) {
 	if err := Run(context.Background(), be, c, quietLog()); err == nil {
 		t.Errorf("--temporal-weight with one-frame clips: no error")
 	}
+}
+
+// savedFixture saves a random-weight test fixture model (model.Fixture,
+// seeded) as root/init.safetensors, a stage's --init, and returns the path.
+func savedFixture(t *testing.T, be compute.Backend, root string, seed uint64) string {
+	t.Helper()
+	m, err := model.New(be, model.Fixture(), seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "init.safetensors")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -88,14 +88,7 @@ func TestRecipeStages(t *testing.T) {
 	data := dataDir(t)
 	root := t.TempDir()
 	ctx := context.Background()
-	fresh, err := model.New(be, model.Fixture(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := filepath.Join(root, "fresh.safetensors")
-	if err := fresh.Save(init); err != nil {
-		t.Fatal(err)
-	}
+	init := savedFixture(t, be, root, 1)
 
 	baseDir := filepath.Join(root, "base")
 	c := testConfig(StageBase, data, baseDir, 2)
