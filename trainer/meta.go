@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pssr/pssr/dataset"
 )
 
 // Metadata keys the trainer writes into checkpoints and model files. Run
@@ -43,12 +45,18 @@ const (
 	metaFieldDraftMLP     = "draft_mlp"
 	metaFieldDistill      = "distill_weight"
 	metaFieldTemporal     = "temporal_weight"
+	metaFieldData         = "data"
 )
+
+// metaLegacyData is the model-wide data description of the first sessions'
+// models. A run moves it into MetaHistory and records its own data under
+// its stage (metaFieldData).
+const metaLegacyData = "train.data"
 
 // stageFields lists every field of the per-stage record writeMeta writes.
 var stageFields = []string{metaFieldSteps, metaFieldFineBlocks, metaFieldDetailWeight, metaFieldLPIPSWeight,
 	metaFieldFlowShare, metaFieldAdvWeight, metaFieldFrames, metaFieldLatentWeight, metaFieldKSelect,
-	metaFieldDraftWidth, metaFieldDraftHeads, metaFieldDraftMLP, metaFieldDistill, metaFieldTemporal}
+	metaFieldDraftWidth, metaFieldDraftHeads, metaFieldDraftMLP, metaFieldDistill, metaFieldTemporal, metaFieldData}
 
 // stageKey is the prefix of the per-stage metadata record of cfg's run:
 // "train.base", or "train.base[ae/dec]" when --trainable names scopes.
@@ -61,8 +69,9 @@ func stageKey(cfg Config) string {
 }
 
 // writeMeta records the run's state and settings in the model metadata,
-// and drops the quality claims of the weights it started from.
-func writeMeta(meta map[string]string, cfg Config, step int) {
+// with data, the description of its training data (describeData), and
+// drops the quality claims of the weights it started from.
+func writeMeta(meta map[string]string, cfg Config, step int, data string) {
 	for k := range meta {
 		if strings.HasPrefix(k, metaQualityPrefix) {
 			delete(meta, k)
@@ -76,6 +85,13 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	meta[key+metaFieldSteps] = strconv.Itoa(step)
 	meta[key+metaFieldFrames] = strconv.Itoa(cfg.Frames)
+	if data != "" {
+		meta[key+metaFieldData] = data
+		if old, ok := meta[metaLegacyData]; ok {
+			prependHistory(meta, metaLegacyData+" (the runs before the per-stage data records): "+old)
+			delete(meta, metaLegacyData)
+		}
+	}
 	if cfg.FineBlocks > 0 {
 		meta[key+metaFieldFineBlocks] = strconv.Itoa(cfg.FineBlocks)
 	}
@@ -124,16 +140,21 @@ func writeMeta(meta map[string]string, cfg Config, step int) {
 // than every line there.
 func clearStageRecord(meta map[string]string, key string) {
 	if old, ok := meta[key]; ok {
-		line := key + ": " + old
-		if h := meta[MetaHistory]; h != "" {
-			line += "\n" + h
-		}
-		meta[MetaHistory] = line
+		prependHistory(meta, key+": "+old)
 		delete(meta, key)
 	}
 	for _, f := range stageFields {
 		delete(meta, key+"."+f)
 	}
+}
+
+// prependHistory puts line at the front of meta's MetaHistory, for records
+// older than every line there.
+func prependHistory(meta map[string]string, line string) {
+	if h := meta[MetaHistory]; h != "" {
+		line += "\n" + h
+	}
+	meta[MetaHistory] = line
 }
 
 // historyLine describes a finished run for MetaHistory: stage and scopes,
@@ -182,4 +203,56 @@ func appendHistory(meta map[string]string, line string) {
 		line = h + "\n" + line
 	}
 	meta[MetaHistory] = line
+}
+
+// describeData summarises a split for the model metadata: the training
+// items by top-level folder and kind, and the validation shots held out,
+// e.g. "21 items: basketballpass-416x240 (1 frame folder), davis2016-480p
+// (14 frame folders), sam2-clips (6 videos); held out: baseball-1280x720,
+// davis2016-480p/blackswan".
+func describeData(split dataset.Split) string {
+	type group struct {
+		name  string
+		kinds map[dataset.Kind]int
+	}
+	var groups []*group
+	byName := map[string]*group{}
+	for _, it := range split.Train {
+		top, _, _ := strings.Cut(it.Name, "/")
+		g := byName[top]
+		if g == nil {
+			g = &group{name: top, kinds: map[dataset.Kind]int{}}
+			byName[top] = g
+			groups = append(groups, g)
+		}
+		g.kinds[it.Kind]++
+	}
+	noun := map[dataset.Kind][2]string{
+		dataset.KindFrames: {"frame folder", "frame folders"},
+		dataset.KindVideo:  {"video", "videos"},
+		dataset.KindPhoto:  {"photo", "photos"},
+	}
+	var parts []string
+	for _, g := range groups {
+		var ks []string
+		for _, k := range []dataset.Kind{dataset.KindFrames, dataset.KindVideo, dataset.KindPhoto} {
+			if n := g.kinds[k]; n > 0 {
+				w := noun[k][1]
+				if n == 1 {
+					w = noun[k][0]
+				}
+				ks = append(ks, fmt.Sprintf("%d %s", n, w))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", g.name, strings.Join(ks, ", ")))
+	}
+	var val []string
+	for _, it := range split.Val {
+		val = append(val, it.Name)
+	}
+	s := fmt.Sprintf("%d items: %s", len(split.Train), strings.Join(parts, ", "))
+	if len(val) > 0 {
+		s += "; held out: " + strings.Join(val, ", ")
+	}
+	return s
 }

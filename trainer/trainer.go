@@ -371,9 +371,10 @@ type run struct {
 	start     int // steps already done (resume)
 	trainable []string
 
-	sources []dataset.Source
-	weights []float64
-	val     *validation
+	sources  []dataset.Source
+	weights  []float64
+	dataDesc string // describeData of the split, for the model metadata
+	val      *validation
 
 	lp     *lpips.Weights // nil without LPIPS weights
 	metric *lpips.Metric  // scores validation; nil without LPIPS weights
@@ -523,6 +524,7 @@ func (r *run) openData(ctx context.Context) error {
 	if r.val, err = loadValidation(ctx, cfg, split); err != nil {
 		return err
 	}
+	r.dataDesc = describeData(split)
 	r.log.Info("data", "train_items", len(split.Train), "val_frames", len(r.val.hq))
 	return nil
 }
@@ -589,7 +591,7 @@ func (r *run) setTrainableFor(disc bool) {
 // save writes the checkpoint (every variable, optimizer state included),
 // the model file (networks only) and the loss curve, after step steps.
 func (r *run) save(step int) error {
-	writeMeta(r.m.Metadata, r.cfg, step)
+	writeMeta(r.m.Metadata, r.cfg, step, r.dataDesc)
 	if step == r.cfg.Steps { // the run is complete: its line in the history
 		appendHistory(r.m.Metadata, historyLine(r.cfg, step, time.Since(r.t0), r.be.Name(), bench.DescribeMachine()))
 	}

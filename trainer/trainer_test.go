@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/pssr/pssr/dataset"
 	"github.com/pssr/pssr/internal/testbackend"
 	"github.com/pssr/pssr/model"
 	"github.com/pssr/pssr/weights"
@@ -888,7 +889,7 @@ func TestWriteMetaReplacesStageRecord(t *testing.T) {
 		"train.draft.steps":   "363",
 		MetaHistory:           "train.draft: 363 steps",
 	}
-	writeMeta(meta, c, 7)
+	writeMeta(meta, c, 7, "")
 	for _, tc := range []struct{ k, want string }{
 		{key, ""},
 		{key + ".lpips_weight", ""},
@@ -900,7 +901,7 @@ func TestWriteMetaReplacesStageRecord(t *testing.T) {
 			t.Errorf("meta[%q] = %q, want %q", tc.k, got, tc.want)
 		}
 	}
-	writeMeta(meta, c, 8) // a later save of the same run changes nothing else
+	writeMeta(meta, c, 8, "") // a later save of the same run changes nothing else
 	if got := meta[MetaHistory]; got != key+": 4441 steps, 2m21s, H200\ntrain.draft: 363 steps" {
 		t.Errorf("history after a second save = %q", got)
 	}
@@ -934,5 +935,38 @@ func TestMaxTimeBaselineValidation(t *testing.T) {
 				t.Errorf("validated steps %v, want %v", got, tc.wantVals)
 			}
 		})
+	}
+}
+
+// A run records its data under its stage and moves the model-wide data
+// line of older models to the front of the history; describeData groups
+// the items by folder and kind and names the held-out shots.
+func TestWriteMetaData(t *testing.T) {
+	c := testConfig(StageBase, "data", "out", 1)
+	meta := map[string]string{metaLegacyData: "BasketballPass f001-f070", MetaHistory: "train.draft: 363 steps"}
+	split := dataset.Split{
+		Train: []dataset.Item{
+			{Name: "davis2016-480p/bear", Kind: dataset.KindFrames},
+			{Name: "davis2016-480p/boat", Kind: dataset.KindFrames},
+			{Name: "sam2-clips/01_dog.mp4", Kind: dataset.KindVideo},
+			{Name: "basketballpass-416x240/f001-f100", Kind: dataset.KindFrames},
+			{Name: "urban100-half/img_001.png", Kind: dataset.KindPhoto},
+		},
+		Val: []dataset.Item{{Name: "baseball-1280x720/01-20"}},
+	}
+	data := describeData(split)
+	want := "5 items: davis2016-480p (2 frame folders), sam2-clips (1 video), basketballpass-416x240 (1 frame folder), urban100-half (1 photo); held out: baseball-1280x720/01-20"
+	if data != want {
+		t.Errorf("describeData = %q, want %q", data, want)
+	}
+	writeMeta(meta, c, 3, data)
+	for _, tc := range []struct{ k, want string }{
+		{"train.base.data", want},
+		{metaLegacyData, ""},
+		{MetaHistory, metaLegacyData + " (the runs before the per-stage data records): BasketballPass f001-f070\ntrain.draft: 363 steps"},
+	} {
+		if got := meta[tc.k]; got != tc.want {
+			t.Errorf("meta[%q] = %q, want %q", tc.k, got, tc.want)
+		}
 	}
 }
