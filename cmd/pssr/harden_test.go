@@ -128,8 +128,15 @@ func TestUpscaleInterruptedAtStartup(t *testing.T) {
 			timer := time.AfterFunc(after, func() { cancelled = time.Now(); cancel() })
 			defer timer.Stop()
 			var o, e bytes.Buffer
-			code := runContext(ctx, []string{"upscale", sampleClip, filepath.Join(outDir, "out.mkv"), "--model", modelPath, "-q"}, &o, &e)
-			took := time.Since(cancelled)
+			// The pure-Go runtime compiles for seconds; ONNX Runtime can
+			// finish the whole clip before the latest interrupt.
+			code := runContext(ctx, []string{"upscale", sampleClip, filepath.Join(outDir, "out.mkv"), "--model", modelPath, "--runtime", "go", "-q"}, &o, &e)
+			finished := time.Now()
+			timer.Stop()
+			if code == 0 && (cancelled.IsZero() || cancelled.After(finished)) {
+				t.Skipf("the run finished in %v, before the interrupt at %v", finished.Sub(cancelled), after)
+			}
+			took := finished.Sub(cancelled)
 			if code != 130 || !strings.Contains(e.String(), "interrupted") {
 				t.Errorf("exit %d, stderr %q; want 130 and \"interrupted\"", code, e.String())
 			}
