@@ -209,8 +209,12 @@ func (b *Bar) line(now time.Time) string {
 		eta = round(time.Duration(float64(elapsed) * (1 - f) / f))
 	}
 	if b.work > 0 {
-		// The rate of the computation, in frames of the output.
+		// The rate of the computation, in frames of the output; frames
+		// are written only when their window is done, so the share
+		// computed and the frames written are two numbers.
 		rate = fps(int(f*float64(b.total)), elapsed)
+		return fmt.Sprintf("%s: %d%% computed, %d/%d frames written, %s fps, elapsed %s, ETA %s",
+			b.desc, int(100*f+1e-9), b.done, b.total, rate, round(elapsed), eta)
 	}
 	return fmt.Sprintf("%s: %d/%d frames (%d%%), %s fps, elapsed %s, ETA %s",
 		b.desc, b.done, b.total, int(100*f+1e-9), rate, round(elapsed), eta)

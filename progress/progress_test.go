@@ -123,8 +123,8 @@ func TestComputedETA(t *testing.T) {
 	b.Add(8)
 	b.Finish()
 	want := []string{
-		"upscale: 0/8 frames (50%), 0.40 fps, elapsed 10s, ETA 10s",
-		"upscale: 0/8 frames (100%), 0.40 fps, elapsed 20s, ETA 0s",
+		"upscale: 50% computed, 0/8 frames written, 0.40 fps, elapsed 10s, ETA 10s",
+		"upscale: 100% computed, 0/8 frames written, 0.40 fps, elapsed 20s, ETA 0s",
 		"upscale: done, 8 frames in 20s (0.40 fps)",
 	}
 	if got := strings.TrimSuffix(buf.String(), "\n"); got != strings.Join(want, "\n") {
