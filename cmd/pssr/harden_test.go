@@ -124,17 +124,22 @@ func TestUpscaleInterruptedAtStartup(t *testing.T) {
 			outDir := t.TempDir()
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			var cancelled time.Time
-			timer := time.AfterFunc(after, func() { cancelled = time.Now(); cancel() })
-			defer timer.Stop()
+			cancelledAt := make(chan time.Time, 1)
+			timer := time.AfterFunc(after, func() { cancelledAt <- time.Now(); cancel() })
 			var o, e bytes.Buffer
 			// The pure-Go runtime compiles for seconds; ONNX Runtime can
 			// finish the whole clip before the latest interrupt.
 			code := runContext(ctx, []string{"upscale", sampleClip, filepath.Join(outDir, "out.mkv"), "--model", modelPath, "--runtime", "go", "-q"}, &o, &e)
 			finished := time.Now()
-			timer.Stop()
-			if code == 0 && (cancelled.IsZero() || cancelled.After(finished)) {
-				t.Skipf("the run finished in %v, before the interrupt at %v", finished.Sub(cancelled), after)
+			if timer.Stop() { // the interrupt never came
+				if code == 0 {
+					t.Skipf("the run finished before the interrupt at %v", after)
+				}
+				t.Fatalf("exit %d before any interrupt, stderr %q", code, e.String())
+			}
+			cancelled := <-cancelledAt
+			if code == 0 && cancelled.After(finished) {
+				t.Skipf("the run finished %v before the interrupt at %v", cancelled.Sub(finished), after)
 			}
 			took := finished.Sub(cancelled)
 			if code != 130 || !strings.Contains(e.String(), "interrupted") {
